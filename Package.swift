@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Every in-tree plugin is a dynamic library product `lib<name>.so` that links the shared
+/// `AioRunPluginAPI` from its own package (DESIGN §1), never a copy of it.
+func plugin(_ product: String, target: String, path: String, logBridge: Bool = false) -> (Product, Target) {
+    var dependencies: [Target.Dependency] = [.product(name: "AioRunPluginAPI", package: "AioRunPluginAPI")]
+    if logBridge {
+        dependencies += [
+            .product(name: "AioRunLogBridge", package: "AioRunPluginAPI"),
+            .product(name: "Logging", package: "swift-log"),
+        ]
+    }
+    return (
+        .library(name: product, type: .dynamic, targets: [target]),
+        .target(name: target, dependencies: dependencies, path: path, swiftSettings: swift6)
+    )
+}
+
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let plugins = [
+    plugin("hello", target: "HelloPlugin", path: "Plugins/Hello"),
+    plugin("ticker", target: "TickerPlugin", path: "Plugins/Ticker", logBridge: true),
+    plugin("shield-demo", target: "ShieldDemoPlugin", path: "Plugins/ShieldDemo"),
+    plugin("blocking", target: "BlockingPlugin", path: "Plugins/Blocking"),
+    // A test fixture whose misbehaviour is chosen by config; see Tests/Fixtures/Faulty.
+    plugin("faulty", target: "FaultyPlugin", path: "Tests/Fixtures/Faulty"),
+]
+
+let package = Package(
+    name: "AioRun",
+    products: [
+        .executable(name: "aiorun-host", targets: ["aiorun-host"]),
+        .library(name: "AioRun", targets: ["AioRun"]),
+        .executable(name: "seed-example", targets: ["SeedExample"]),
+    ] + plugins.map(\.0),
+    dependencies: [
+        .package(path: "Sources/AioRunPluginAPI"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .target(
+            name: "AioRun",
+            dependencies: [
+                .product(name: "AioRunPluginAPI", package: "AioRunPluginAPI"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swift6),
+        .target(
+            name: "AioRunHost",
+            dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
+        .executableTarget(
+            name: "aiorun-host",
+            dependencies: ["AioRunHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swift6),
+        .executableTarget(
+            name: "SeedExample",
+            dependencies: ["AioRun"],
+            path: "examples/InProcess",
+            exclude: ["README.md"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "AioRunTests",
+            dependencies: ["AioRun"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["aiorun-host", "SeedExample"],
+            swiftSettings: swift6),
+    ] + plugins.map(\.1)
+)

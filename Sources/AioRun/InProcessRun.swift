@@ -1,0 +1,25 @@
+@_exported import AioRunPluginAPI
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one program under the AioRun lifecycle, like aiorun's `run()`, and exits the process.
+///
+/// `main` runs as a tracked task with a ``PluginContext`` named `main`, so `shutdownWaitsFor`,
+/// `PluginContext.current?.spawn` and the executor pool work inside it. As in aiorun, returning
+/// from `main` does not end the program: it runs until SIGINT/SIGTERM or `requestShutdown`, then
+/// runs the same teardown as the host and exits with the same codes (DESIGN §5).
+public func run(
+    options: LifecycleOptions = LifecycleOptions(),
+    logger: Logger = Logger(label: "aiorun"),
+    _ main: @escaping @Sendable () async throws -> Void
+) async -> Never {
+    StandardOutput.makeLineBuffered()
+    let manager = await LifecycleManager(options: options, logger: logger)
+    let unit = manager.addUnit(name: "main", config: PluginConfig())
+    let report = await manager.run([(unit, main)])
+    fflush(nil)
+    exit(report.exitCode)
+}

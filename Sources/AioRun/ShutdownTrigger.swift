@@ -1,0 +1,59 @@
+import Synchronization
+
+/// What started the shutdown.
+public enum ShutdownTrigger: Sendable, CustomStringConvertible {
+    /// The first SIGINT or SIGTERM.
+    case signal(name: String, number: Int32)
+    /// A plugin called `requestShutdown`.
+    case requested(plugin: String, reason: String)
+    /// An unhandled error with `--stop-on-unhandled-errors`.
+    case unhandledError(plugin: String, what: String)
+
+    /// One phrase for logs.
+    public var description: String {
+        switch self {
+        case .signal(let name, _): return name
+        case .requested(let plugin, let reason): return "requestShutdown from \(plugin) (\(reason))"
+        case .unhandledError(let plugin, let what): return "unhandled error in \(plugin): \(what)"
+        }
+    }
+}
+
+/// A latch for the first shutdown trigger. Later triggers are reported as not first.
+final class TriggerLatch: Sendable {
+    private struct State {
+        var trigger: ShutdownTrigger?
+        var waiters: [CheckedContinuation<ShutdownTrigger, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Records `trigger` if it is the first. Returns whether it was.
+    @discardableResult
+    func fire(_ trigger: ShutdownTrigger) -> Bool {
+        let waiters = state.withLock { state -> [CheckedContinuation<ShutdownTrigger, Never>]? in
+            guard state.trigger == nil else { return nil }
+            state.trigger = trigger
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        guard let waiters else { return false }
+        waiters.forEach { $0.resume(returning: trigger) }
+        return true
+    }
+
+    /// The first trigger, if one has fired.
+    var fired: ShutdownTrigger? { state.withLock { $0.trigger } }
+
+    /// Waits for the first trigger.
+    func wait() async -> ShutdownTrigger {
+        await withCheckedContinuation { continuation in
+            let fired = state.withLock { state -> ShutdownTrigger? in
+                if let trigger = state.trigger { return trigger }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let fired { continuation.resume(returning: fired) }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Logging
+import Synchronization
+
+extension LifecycleManager {
+    /// One unit's teardown, DESIGN §4, fully before the next unit's. Phases 1–4 share the unit's
+    /// time limit; on expiry whatever still runs is named, cancelled and abandoned.
+    func tearDown(_ unit: UnitScope) async -> UnitTeardownReport {
+        let meta: Logger.Metadata = ["plugin": "\(unit.name)"]
+        let progress = TeardownProgress(name: unit.name)
+        let started = ContinuousClock.now
+        let inTime = await runWithin(deadline: started + unit.shutdownTimeout) {
+            await progress.phase(.callbacks) { await unit.runShutdownCallbacks() }
+            await progress.phase(.cancel) { unit.cancelTasks() }
+            await progress.phase(.wait) { await unit.waitForTasksAndShields() }
+            await progress.phase(.drain) { await unit.drainExecutor() }
+        }
+        var report = progress.finish(expired: !inTime)
+        if !inTime {
+            report.abandoned = unit.stillRunning()
+            unit.cancelTasks()
+            unit.pool.abandon()
+            let phase = report.expiredIn?.rawValue ?? "?"
+            let culprits = report.abandoned.map(\.description).joined(separator: "; ")
+            logger.error(
+                "time limit of \(unit.shutdownTimeout.seconds) expired during \(phase); abandoning: \(culprits.isEmpty ? "nothing" : culprits)",
+                metadata: meta)
+        }
+        unit.markStopped()
+        report.total = .now - started
+        logger.notice("stopped plugin \(unit.name) in \(report.total.seconds) [\(report.outcome)] (\(report.phaseSummary))", metadata: meta)
+        return report
+    }
+}
+
+/// Records when each teardown phase starts and ends, readable from outside the teardown task.
+final class TeardownProgress: Sendable {
+    private struct State {
+        var report: UnitTeardownReport
+        var current: (phase: UnitTeardownReport.Phase, since: ContinuousClock.Instant)?
+    }
+
+    private let state: Mutex<State>
+
+    init(name: String) {
+        state = Mutex(State(report: UnitTeardownReport(name: name)))
+    }
+
+    /// Runs one phase and records its time.
+    func phase(_ phase: UnitTeardownReport.Phase, _ body: () async -> Void) async {
+        state.withLock { $0.current = (phase, .now) }
+        await body()
+        state.withLock { state in
+            if let current = state.current {
+                state.report.phaseTimes[current.phase] = .now - current.since
+            }
+            state.current = nil
+        }
+    }
+
+    /// The report so far. With `expired`, the phase in progress is marked as where time ran out.
+    func finish(expired: Bool) -> UnitTeardownReport {
+        state.withLock { state in
+            var report = state.report
+            if expired, let current = state.current {
+                report.phaseTimes[current.phase] = .now - current.since
+                report.expiredIn = current.phase
+            } else if expired {
+                report.expiredIn = .callbacks
+            }
+            return report
+        }
+    }
+}

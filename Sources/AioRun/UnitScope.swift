@@ -1,0 +1,248 @@
+import AioRunPluginAPI
+import Synchronization
+
+/// How far a unit's teardown has gone. Work started in a later phase is treated accordingly.
+enum UnitPhase: Int, Comparable, Sendable {
+    case running, callbacks, cancelling, stopped
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// What a unit reports to its manager.
+struct UnitEvents: Sendable {
+    /// An error that no caller will see: unhandled. Arguments: plugin, what failed, the error.
+    let unhandled: @Sendable (String, String, any Error) -> Void
+    /// A plugin asked for shutdown. Arguments: plugin, reason.
+    let requestShutdown: @Sendable (String, String) -> Void
+    /// Something worth a warning that is not an error. Arguments: plugin, message.
+    let warn: @Sendable (String, String) -> Void
+}
+
+/// One plugin's (or the `run {}` program's) share of the lifecycle manager: its tracked tasks,
+/// shields, shutdown callbacks and executor pool. It implements the API's ``LifecycleScope``.
+final class UnitScope: LifecycleScope {
+    private struct Tracked {
+        let label: String
+        let since: ContinuousClock.Instant
+        let task: Task<Void, Never>?
+    }
+
+    private struct State {
+        var phase = UnitPhase.running
+        var nextID: UInt64 = 0
+        var tasks: [UInt64: Tracked] = [:]
+        var shields: [UInt64: Tracked] = [:]
+        var callbacks: [(label: String, run: @Sendable () async throws -> Void)] = []
+        var runningCallback: (label: String, since: ContinuousClock.Instant)?
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        var context: PluginContext?
+
+        var isIdle: Bool { tasks.isEmpty && shields.isEmpty }
+
+        mutating func takeIdleWaitersIfIdle() -> [CheckedContinuation<Void, Never>] {
+            guard isIdle else { return [] }
+            defer { idleWaiters = [] }
+            return idleWaiters
+        }
+    }
+
+    /// The unit's name (plugin name or alias).
+    let name: String
+    /// The unit's executor pool.
+    let pool: ExecutorPool
+    /// This unit's time limit for teardown phases 1–4.
+    let shutdownTimeout: Duration
+    private let events: UnitEvents
+    private let state = Mutex(State())
+
+    init(name: String, executorWorkers: Int, shutdownTimeout: Duration, events: UnitEvents) {
+        self.name = name
+        self.shutdownTimeout = shutdownTimeout
+        self.events = events
+        self.pool = ExecutorPool(owner: name, maxWorkers: executorWorkers) { label, error in
+            events.unhandled(name, "executor job \"\(label)\" (its caller had gone)", error)
+        }
+    }
+
+    /// Binds the context that the unit's tasks see as `PluginContext.current`.
+    func attach(_ context: PluginContext) {
+        state.withLock { $0.context = context }
+    }
+
+    /// The context bound by `attach`.
+    var context: PluginContext? { state.withLock { $0.context } }
+
+    var executorWorkers: Int { pool.maxWorkers }
+
+    // MARK: - LifecycleScope
+
+    func spawn(label: String, operation: @escaping @Sendable () async throws -> Void) {
+        let refused = state.withLock { state -> Bool in
+            guard state.phase < .stopped else { return true }
+            state.nextID += 1
+            let id = state.nextID
+            let context = state.context
+            let task = Task {
+                await PluginContext.$current.withValue(context) {
+                    do {
+                        try await operation()
+                    } catch is CancellationError {
+                    } catch {
+                        self.events.unhandled(self.name, "task \"\(label)\"", error)
+                    }
+                }
+                self.finish(task: id)
+            }
+            if state.phase >= .cancelling { task.cancel() }
+            state.tasks[id] = Tracked(label: label, since: .now, task: task)
+            return false
+        }
+        if refused {
+            events.warn(name, "task \"\(label)\" was not started: the plugin has already stopped")
+        }
+    }
+
+    func shield<T: Sendable>(label: String, operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let handoff = Handoff<T>()
+        let (id, context, late) = state.withLock { state -> (UInt64, PluginContext?, Bool) in
+            state.nextID += 1
+            let id = state.nextID
+            if state.phase < .stopped {
+                state.shields[id] = Tracked(label: label, since: .now, task: nil)
+            }
+            return (id, state.context, state.phase >= .stopped)
+        }
+        if late {
+            events.warn(name, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
+        }
+        Task {
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await PluginContext.$current.withValue(context) { try await operation() })
+            } catch {
+                result = .failure(error)
+            }
+            if !handoff.deliver(result), case .failure(let error) = result, !(error is CancellationError) {
+                self.events.unhandled(self.name, "shield \"\(label)\" (its caller had gone)", error)
+            }
+            self.finish(shield: id)
+        }
+        return try await handoff.wait()
+    }
+
+    func onShutdown(label: String, callback: @escaping @Sendable () async throws -> Void) {
+        let late = state.withLock { state -> Bool in
+            guard state.phase == .running || state.phase == .callbacks else { return true }
+            state.callbacks.append((label, callback))
+            return false
+        }
+        guard late else { return }
+        // Teardown already ran the callbacks: run this one now, shielded, so a server that
+        // registers its drain late still drains instead of running into the time limit.
+        Task {
+            do {
+                _ = try await self.shield(label: "late onShutdown \"\(label)\"") { try await callback() }
+            } catch {}
+        }
+    }
+
+    func requestShutdown(reason: String) {
+        events.requestShutdown(name, reason)
+    }
+
+    func runBlocking<T: Sendable>(label: String, job: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.submit(label: label, job)
+    }
+
+    // MARK: - Bookkeeping
+
+    private func finish(task id: UInt64) {
+        let waiters = state.withLock { state in
+            state.tasks[id] = nil
+            return state.takeIdleWaitersIfIdle()
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    private func finish(shield id: UInt64) {
+        let waiters = state.withLock { state in
+            state.shields[id] = nil
+            return state.takeIdleWaitersIfIdle()
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    // MARK: - Teardown phases (DESIGN §4), called by the manager in order
+
+    /// Phase 1: runs the `onShutdown` callbacks in registration order, one at a time, while the
+    /// unit's work still runs. A callback registered meanwhile runs too. Errors are reported.
+    func runShutdownCallbacks() async {
+        state.withLock { $0.phase = max($0.phase, .callbacks) }
+        while true {
+            let next = state.withLock { state -> (label: String, run: @Sendable () async throws -> Void, context: PluginContext?)? in
+                guard !state.callbacks.isEmpty else {
+                    state.runningCallback = nil
+                    return nil
+                }
+                let callback = state.callbacks.removeFirst()
+                state.runningCallback = (callback.label, .now)
+                return (callback.label, callback.run, state.context)
+            }
+            guard let next else { return }
+            do {
+                try await PluginContext.$current.withValue(next.context) { try await next.run() }
+            } catch {
+                events.unhandled(name, "onShutdown \"\(next.label)\"", error)
+            }
+        }
+    }
+
+    /// Phase 2: cancels `run()` and every tracked task, but not the shields. Tasks spawned from
+    /// now on start cancelled.
+    func cancelTasks() {
+        let tasks = state.withLock { state -> [Task<Void, Never>] in
+            state.phase = max(state.phase, .cancelling)
+            return state.tasks.values.compactMap(\.task)
+        }
+        tasks.forEach { $0.cancel() }
+    }
+
+    /// Phase 3: waits until no tracked task and no shield is left, including shields started
+    /// during this teardown.
+    func waitForTasksAndShields() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { state -> Bool in
+                if state.isIdle { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
+    /// Phase 4: drains the executor pool and joins its threads.
+    func drainExecutor() async {
+        await pool.drain()
+    }
+
+    /// Marks the unit stopped: later `spawn` calls are refused with a warning.
+    func markStopped() {
+        state.withLock { $0.phase = .stopped }
+    }
+
+    /// Everything still running in this unit, for reports.
+    func stillRunning() -> [RunningWork] {
+        let now = ContinuousClock.now
+        let own = state.withLock { state -> [RunningWork] in
+            var work: [RunningWork] = []
+            if let callback = state.runningCallback {
+                work.append(RunningWork(kind: .callback, label: callback.label, age: now - callback.since))
+            }
+            work += state.tasks.values.sorted { $0.since < $1.since }
+                .map { RunningWork(kind: .task, label: $0.label, age: now - $0.since) }
+            work += state.shields.values.sorted { $0.since < $1.since }
+                .map { RunningWork(kind: .shield, label: $0.label, age: now - $0.since) }
+            return work
+        }
+        return own + pool.snapshot(now: now)
+    }
+}

@@ -1,0 +1,43 @@
+/// A plugin rejected while loading: exit 65, nothing started (DESIGN §3).
+public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
+    /// The loading steps, in order.
+    public enum Step: String, Sendable {
+        /// Turning the argument into an absolute path.
+        case resolve
+        /// Checking the file: regular, readable, 64-bit ELF for this machine.
+        case checkFile = "check file"
+        /// `dlopen`.
+        case dlopen
+        /// Finding `aiorun_plugin_entry`.
+        case entrySymbol = "entry symbol"
+        /// Calling the entry with the host's ABI number.
+        case handshake
+        /// Reading the descriptor the entry returned.
+        case descriptor
+        /// Checking the plugin's name and its uniqueness.
+        case name
+        /// Creating the plugin instance.
+        case create
+        /// The host's own start-up check of libAioRunPluginAPI.so.
+        case apiSelfCheck = "API self-check"
+    }
+
+    /// The argument or path the error is about.
+    public let path: String
+    /// The step that failed.
+    public let step: Step
+    /// Why.
+    public let reason: String
+
+    /// Creates the error.
+    public init(path: String, step: Step, reason: String) {
+        self.path = path
+        self.step = step
+        self.reason = reason
+    }
+
+    /// `plugin <path>: <step>: <reason>` on one line.
+    public var description: String {
+        "plugin \(path): \(step.rawValue): \(reason.split(whereSeparator: \.isNewline).joined(separator: " "))"
+    }
+}

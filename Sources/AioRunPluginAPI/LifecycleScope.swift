@@ -1,0 +1,43 @@
+/// The runtime's side of a ``PluginContext``: one plugin's share of the shared lifecycle manager.
+///
+/// The AioRun runtime implements it; plugins use it only through ``PluginContext``. Every method
+/// takes a label that names the work in logs, time-limit reports and the shutdown report.
+public protocol LifecycleScope: AnyObject, Sendable {
+    /// Starts a tracked task. It is cancelled at shutdown (phase 2) and waited for (phase 3).
+    /// A task spawned once teardown has begun starts already cancelled.
+    func spawn(label: String, operation: @escaping @Sendable () async throws -> Void)
+
+    /// Runs `operation` shielded from cancellation; see ``PluginContext/shutdownWaitsFor(_:file:line:_:)``.
+    func shield<T: Sendable>(label: String, operation: @escaping @Sendable () async throws -> T) async throws -> T
+
+    /// Registers a callback that runs at the start of this plugin's teardown (phase 1).
+    func onShutdown(label: String, callback: @escaping @Sendable () async throws -> Void)
+
+    /// Starts the host's shutdown, like aiorun's `loop.stop()`. Exit code 0.
+    func requestShutdown(reason: String)
+
+    /// Runs a blocking job on this plugin's executor pool and returns its result.
+    func runBlocking<T: Sendable>(label: String, job: @escaping @Sendable () throws -> T) async throws -> T
+
+    /// The most worker threads the plugin's executor pool will create.
+    var executorWorkers: Int { get }
+}
+
+/// Errors raised by the API itself.
+public enum AioRunAPIError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A free function such as ``shutdownWaitsFor(_:file:line:_:)`` was called outside any
+    /// AioRun-managed task, so there is no lifecycle to attach the work to.
+    case noCurrentContext(function: String)
+    /// The plugin's executor pool no longer accepts jobs because its teardown has begun.
+    case executorClosed(plugin: String, job: String)
+
+    /// One line naming what failed and why.
+    public var description: String {
+        switch self {
+        case .noCurrentContext(let function):
+            return "\(function) was called outside an AioRun-managed task (no PluginContext.current)"
+        case .executorClosed(let plugin, let job):
+            return "executor pool of plugin \(plugin) is draining for shutdown; job \(job) was refused"
+        }
+    }
+}

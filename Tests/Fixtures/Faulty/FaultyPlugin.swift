@@ -1,0 +1,78 @@
+import AioRunPluginAPI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A test fixture that misbehaves as config `mode` says, after `delay-ms` (default 100):
+/// - `throw-run`: `run()` throws.
+/// - `throw-task`: a spawned task throws.
+/// - `ignore-cancel`: a tracked task labelled "spin" never ends, whatever cancellation says.
+/// - `request-shutdown`: calls `requestShutdown`.
+/// - `shield-throws`: `run()` awaits a shield that throws after its caller was cancelled.
+/// - `late-shield`: when cancelled, starts a shield that sleeps `delay-ms` and prints
+///   `late shield done` (a shield started during teardown must be waited for).
+/// - `init-throws`: the initializer throws.
+/// - `quiet` (default): does nothing but log "faulty ready".
+/// Its name is `faulty` unless `AIORUN_FAULTY_NAME` says otherwise (to test name checks).
+final class FaultyPlugin: AioRunPlugin {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    let context: PluginContext
+    let mode: String
+    let delay: Duration
+
+    init(context: PluginContext) throws {
+        self.context = context
+        mode = context.config.string("mode", default: "quiet")
+        delay = .milliseconds(try context.config.int("delay-ms", default: 100, in: 0...3_600_000))
+        if mode == "init-throws" { throw Failure(description: "faulty refuses to start (mode=init-throws)") }
+    }
+
+    func run() async throws {
+        let (context, delay) = (self.context, self.delay)
+        context.log.info("faulty ready", metadata: ["mode": mode])
+        switch mode {
+        case "throw-run":
+            try await Task.sleep(for: delay)
+            throw Failure(description: "boom in run()")
+        case "throw-task":
+            context.spawn("doomed task") {
+                try await Task.sleep(for: delay)
+                throw Failure(description: "boom in a spawned task")
+            }
+        case "ignore-cancel":
+            context.spawn("spin") {
+                while true { try? await Task.sleep(for: .milliseconds(50)) }
+            }
+        case "request-shutdown":
+            try await Task.sleep(for: delay)
+            context.requestShutdown(reason: "faulty asked to stop")
+        case "shield-throws":
+            try await context.shutdownWaitsFor("failing shield") {
+                try? await Task.sleep(for: delay)
+                throw Failure(description: "boom in a shield whose caller had gone")
+            }
+        case "late-shield":
+            do {
+                try await Task.sleep(for: .seconds(3600))
+            } catch {
+                _ = try? await context.shutdownWaitsFor("late shield") {
+                    try? await Task.sleep(for: delay)
+                    print("late shield done")
+                }
+            }
+        default:
+            break
+        }
+    }
+}
+
+/// The plugin's exported entry (DESIGN §2).
+@c(aiorun_plugin_entry)
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+    let name = getenv("AIORUN_FAULTY_NAME").map { String(cString: $0) } ?? "faulty"
+    return aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: name) { try FaultyPlugin(context: $0) }
+}
