@@ -1,0 +1,131 @@
+import Synchronization
+import XCTest
+
+@testable import AioRun
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Blocks the calling thread for `millis` milliseconds.
+func sleepMillis(_ millis: Int) {
+    var pause = timespec(tv_sec: millis / 1000, tv_nsec: (millis % 1000) * 1_000_000)
+    nanosleep(&pause, nil)
+}
+
+/// The executor pool: real threads created lazily up to the bound, cancelled queued jobs never
+/// start, drain refuses new jobs, finishes running ones and joins every thread.
+final class ExecutorPoolTests: XCTestCase {
+    func makePool(workers: Int, failures: EventLog = EventLog()) -> ExecutorPool {
+        ExecutorPool(owner: "unit", maxWorkers: workers) { label, error in
+            failures.entries.withLock { $0.append("\(label): \(error)") }
+        }
+    }
+
+    func testThreadsAreCreatedLazilyAndBounded() async throws {
+        let pool = makePool(workers: 3)
+        XCTAssertEqual(pool.liveThreads, 0, "no thread before the first job")
+        _ = try await pool.submit(label: "one") { 1 }
+        XCTAssertEqual(pool.liveThreads, 1)
+        let threads = Locked<Set<UInt>>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    try await pool.submit(label: "job \(index)") {
+                        threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+                        sleepMillis(30)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        XCTAssertLessThanOrEqual(pool.liveThreads, 3)
+        XCTAssertLessThanOrEqual(threads.withLock { $0.count }, 3)
+        XCTAssertGreaterThan(threads.withLock { $0.count }, 1, "blocking jobs run in parallel")
+        await pool.drain()
+        XCTAssertEqual(pool.liveThreads, 0)
+    }
+
+    func testJobErrorReachesCaller() async throws {
+        let pool = makePool(workers: 1)
+        do {
+            _ = try await pool.submit(label: "fails") { () throws -> Int in throw Boom(id: 1) }
+            XCTFail("expected an error")
+        } catch let error as Boom {
+            XCTAssertEqual(error.id, 1)
+        }
+        await pool.drain()
+    }
+
+    func testQueuedJobOfCancelledCallerNeverStarts() async throws {
+        let pool = makePool(workers: 1)
+        let ran = Locked(0)
+        let blocker = Task { try await pool.submit(label: "blocker") { sleepMillis(200) } }
+        try await Task.sleep(for: .milliseconds(50))
+        let queued = Task { try await pool.submit(label: "queued") { ran.withLock { $0 += 1 } } }
+        try await Task.sleep(for: .milliseconds(20))
+        queued.cancel()
+        do {
+            try await queued.value
+            XCTFail("expected CancellationError")
+        } catch is CancellationError {}
+        try await blocker.value
+        await pool.drain()
+        XCTAssertEqual(ran.withLock { $0 }, 0, "a queued job whose caller was cancelled must not start")
+    }
+
+    func testDrainRefusesNewJobsFinishesRunningOnesAndJoinsThreads() async throws {
+        let pool = makePool(workers: 2)
+        let finished = Locked(0)
+        let running = Task {
+            try await pool.submit(label: "slow") {
+                sleepMillis(300)
+                finished.withLock { $0 += 1 }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let drainStart = ContinuousClock.now
+        let drain = Task { await pool.drain() }
+        try await Task.sleep(for: .milliseconds(20))
+        do {
+            _ = try await pool.submit(label: "too late") { 1 }
+            XCTFail("a draining pool must refuse jobs")
+        } catch let error as AioRunAPIError {
+            XCTAssertEqual(error, .executorClosed(plugin: "unit", job: "too late"))
+        }
+        await drain.value
+        XCTAssertGreaterThan(ContinuousClock.now - drainStart, .milliseconds(200), "drain waits for the running job")
+        XCTAssertEqual(finished.withLock { $0 }, 1)
+        XCTAssertEqual(pool.liveThreads, 0, "every thread has been joined")
+        try await running.value
+    }
+
+    func testCancelledCallerOfRunningJobIsReleasedAtOnceAndLateErrorIsReported() async throws {
+        let failures = EventLog()
+        let pool = makePool(workers: 1, failures: failures)
+        let caller = Task {
+            try await pool.submit(label: "slow failure") { () throws -> Int in
+                sleepMillis(200)
+                throw Boom(id: 9)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let cancelledAt = ContinuousClock.now
+        caller.cancel()
+        _ = try? await caller.value
+        XCTAssertLessThan(ContinuousClock.now - cancelledAt, .milliseconds(100))
+        await pool.drain()
+        XCTAssertEqual(failures.all, ["slow failure: boom 9"])
+    }
+
+    func testJobsRunOffTheCooperativePool() async throws {
+        let pool = makePool(workers: 4)
+        // Four jobs block their threads; async work elsewhere keeps running meanwhile.
+        let blockers = (0..<4).map { index in Task { try await pool.submit(label: "block \(index)") { sleepMillis(300) } } }
+        let start = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(20))
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(200), "the cooperative pool is not starved")
+        for blocker in blockers { try await blocker.value }
+        await pool.drain()
+    }
+}
