@@ -24,6 +24,7 @@ let plugins = [
     plugin("ticker", target: "TickerPlugin", path: "Plugins/Ticker", logBridge: true),
     plugin("shield-demo", target: "ShieldDemoPlugin", path: "Plugins/ShieldDemo"),
     plugin("blocking", target: "BlockingPlugin", path: "Plugins/Blocking"),
+    plugin("journal", target: "JournalPlugin", path: "Plugins/Journal"),
     // A test fixture whose misbehaviour is chosen by config; see Tests/Fixtures/Faulty.
     plugin("faulty", target: "FaultyPlugin", path: "Tests/Fixtures/Faulty"),
 ]

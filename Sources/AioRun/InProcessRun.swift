@@ -17,9 +17,9 @@ public func run(
     _ main: @escaping @Sendable () async throws -> Void
 ) async -> Never {
     StandardOutput.makeLineBuffered()
-    let manager = await LifecycleManager(options: options, logger: logger)
-    let unit = manager.addUnit(name: "main", config: PluginConfig())
-    let report = await manager.run([(unit, main)])
-    fflush(nil)
-    exit(report.exitCode)
+    await exitAfter {
+        let manager = await LifecycleManager(options: options, logger: logger)
+        let unit = manager.addUnit(name: "main", config: PluginConfig())
+        return await manager.run([(unit, main)]).exitCode
+    }
 }

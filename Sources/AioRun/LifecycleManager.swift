@@ -72,6 +72,13 @@ public final class LifecycleManager: Sendable {
     /// waits for the first shutdown trigger, and tears the units down in reverse load order.
     /// Returns the report; its `exitCode` is the process's exit code.
     public func run(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
+        // The manager's own control flow runs on its dedicated thread (see ControlExecutor).
+        await withTaskExecutorPreference(ControlExecutor.shared) {
+            await runOnControlThread(mains)
+        }
+    }
+
+    private func runOnControlThread(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
         if let early = latch.fired {
             logger.warning("shutdown requested before any plugin started (\(early)); starting none")
         } else {

@@ -15,7 +15,7 @@ struct SignalWatcher: Sendable {
     /// Starts delivering signals: the first to `latch`, every later one to `escalate`.
     func start(latch: TriggerLatch, escalate: @escaping @Sendable (_ name: String, _ number: Int32) -> Void) {
         let signals = self.signals
-        Task {
+        Task(executorPreference: ControlExecutor.shared) {
             for await signal in signals {
                 let number = signal.rawValue
                 let name = Self.name(of: number)

@@ -81,7 +81,9 @@ final class UnitScope: LifecycleScope {
             state.nextID += 1
             let id = state.nextID
             let context = state.context
-            let task = Task {
+            // Plugin code runs on the cooperative pool, even when the manager (on its control
+            // thread) starts it.
+            let task = Task(executorPreference: globalConcurrentExecutor) {
                 await PluginContext.$current.withValue(context) {
                     do {
                         try await operation()
@@ -114,7 +116,7 @@ final class UnitScope: LifecycleScope {
         if late {
             events.warn(name, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
         }
-        Task {
+        Task(executorPreference: globalConcurrentExecutor) {
             let result: Result<T, any Error>
             do {
                 result = .success(try await PluginContext.$current.withValue(context) { try await operation() })
@@ -188,8 +190,12 @@ final class UnitScope: LifecycleScope {
                 return (callback.label, callback.run, state.context)
             }
             guard let next else { return }
-            do {
+            // Plugin code runs on the cooperative pool, never on the control thread.
+            let callback = Task(executorPreference: globalConcurrentExecutor) {
                 try await PluginContext.$current.withValue(next.context) { try await next.run() }
+            }
+            do {
+                try await callback.value
             } catch {
                 events.unhandled(name, "onShutdown \"\(next.label)\"", error)
             }

@@ -29,7 +29,7 @@ public enum Host {
         let loaded: [LoadedPlugin]
         do {
             try APISelfCheck.verify()
-            loaded = try loadAll(configuration.plugins)
+            loaded = try loadAll(configuration.plugins, allowInsecure: configuration.allowInsecurePlugins)
         } catch {
             return reject(error)
         }
@@ -56,14 +56,14 @@ public enum Host {
     }
 
     /// Steps 1–4 of DESIGN §3 for every argument, in order, before anything is created.
-    static func loadAll(_ arguments: [PluginArgument]) throws(PluginLoadError) -> [LoadedPlugin] {
+    static func loadAll(_ arguments: [PluginArgument], allowInsecure: Bool) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
             environmentPath: getenv("AIORUN_PLUGIN_PATH").map { String(cString: $0) },
             hostBinaryFolder: PluginResolver.hostBinaryFolder)
         var loaded: [LoadedPlugin] = []
         for argument in arguments {
             let path = try resolver.resolve(argument.target)
-            let descriptor = try PluginLoader.load(path: path)
+            let descriptor = try PluginLoader.load(path: path, allowInsecure: allowInsecure)
             guard PluginName.isValid(descriptor.name) else {
                 throw PluginLoadError(path: path, step: .name, reason: "\"\(descriptor.name)\" \(PluginName.rule)")
             }

@@ -14,6 +14,8 @@ public struct HostConfiguration: Sendable {
     public var settings: [String: [String: String]]
     /// The least severe level logged.
     public var logLevel: Logger.Level
+    /// Whether plugin files writable or owned by others are accepted (`--allow-insecure-plugins`).
+    public var allowInsecurePlugins = false
 
     /// Creates a configuration.
     public init(

@@ -20,8 +20,9 @@ enum PluginLoader {
     typealias Entry = @convention(c) (UInt32, UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
 
     /// Loads `path` and returns the descriptor its entry hands over.
-    static func load(path: String) throws(PluginLoadError) -> PluginDescriptor {
+    static func load(path: String, allowInsecure: Bool) throws(PluginLoadError) -> PluginDescriptor {
         try ELFCheck.verify(path)
+        if !allowInsecure { try FileSecurity.verify(path) }
 
         _ = dlerror()
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
@@ -30,9 +31,11 @@ enum PluginLoader {
 
         _ = dlerror()
         guard let symbol = dlsym(handle, "aiorun_plugin_entry") else {
+            let lookalikes = ELFSymbols.entryLikeExports(of: path)
+            let found = lookalikes.isEmpty ? "" : "; exports that look like entries: \(lookalikes.joined(separator: ", "))"
             throw PluginLoadError(
                 path: path, step: .entrySymbol,
-                reason: "no aiorun_plugin_entry symbol; export it with @c(aiorun_plugin_entry) (see README, plugin author's guide)")
+                reason: "no aiorun_plugin_entry symbol; export it with @c(aiorun_plugin_entry) (see README, plugin author's guide)\(found)")
         }
         let entry = unsafeBitCast(symbol, to: Entry.self)
 

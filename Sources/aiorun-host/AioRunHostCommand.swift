@@ -33,6 +33,9 @@ struct AioRunHostCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Stop the host (exit 1) when a plugin's run(), task, shield or job fails unhandled.")
     var stopOnUnhandledErrors = false
 
+    @Flag(name: .long, help: "Load plugin files (or folders) that are writable by group/others or owned by another non-root user.")
+    var allowInsecurePlugins = false
+
     @Option(name: .customLong("set"), help: ArgumentHelp("Set a plugin's config value (repeatable).", valueName: "name.key=value"))
     var settings: [String] = []
 
@@ -65,6 +68,7 @@ struct AioRunHostCommand: AsyncParsableCommand {
                 stopOnUnhandledErrors: stopOnUnhandledErrors,
                 settings: [:],
                 logLevel: level)
+            configuration.allowInsecurePlugins = allowInsecurePlugins
             for setting in settings { try configuration.addSetting(setting) }
             return configuration
         } catch let error as HostUsageError {
@@ -73,8 +77,7 @@ struct AioRunHostCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let code = await Host.run(try makeConfiguration())
-        fflush(nil)
-        Glibc.exit(code)
+        let configuration = try makeConfiguration()
+        await exitAfter { await Host.run(configuration) }
     }
 }

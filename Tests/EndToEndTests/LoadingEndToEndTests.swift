@@ -50,6 +50,54 @@ final class LoadingEndToEndTests: XCTestCase {
         try assertRejected(text.path, step: "check file", reason: "is not an ELF file")
     }
 
+    func testEmptyFileIsRejected() throws {
+        let empty = scratch.appendingPathComponent("libempty.so")
+        XCTAssertTrue(FileManager.default.createFile(atPath: empty.path, contents: Data()))
+        try assertRejected(empty.path, step: "check file", reason: "is an empty file")
+    }
+
+    /// An ELF header with the given class (1 = 32-bit, 2 = 64-bit) and machine, padded to 64 bytes.
+    func elfHeader(class elfClass: UInt8, machine: UInt16) -> Data {
+        var bytes: [UInt8] = [0x7f, 0x45, 0x4c, 0x46, elfClass, 1, 1, 0] + [UInt8](repeating: 0, count: 8)
+        bytes += [3, 0]  // e_type: ET_DYN
+        bytes += [UInt8(machine & 0xff), UInt8(machine >> 8)]
+        bytes += [UInt8](repeating: 0, count: 64 - bytes.count)
+        return Data(bytes)
+    }
+
+    func test32BitELFIsRejected() throws {
+        let library = scratch.appendingPathComponent("lib32.so")
+        XCTAssertTrue(FileManager.default.createFile(atPath: library.path, contents: elfHeader(class: 1, machine: 3)))
+        try assertRejected(library.path, step: "check file", reason: "is a 32-bit ELF, this host is 64-bit")
+    }
+
+    /// dlopen would say "No such file" here; the header says what is really wrong.
+    func testELFForAnotherMachineIsRejectedByName() throws {
+        let library = scratch.appendingPathComponent("libarm.so")
+        XCTAssertTrue(FileManager.default.createFile(atPath: library.path, contents: elfHeader(class: 2, machine: 183)))
+        try assertRejected(library.path, step: "check file", reason: "built for aarch64, this host is x86_64")
+    }
+
+    func testUndefinedSymbolFailsAtLoadTimeAndIsDemangled() throws {
+        let plain = try Scratch.cLibrary("libundefined.so", source: """
+            extern void missing_function(void);
+            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { missing_function(); return 0; }
+            """, in: scratch)
+        try assertRejected(plain, step: "dlopen", reason: "undefined symbol: missing_function")
+        let swift = try Scratch.cLibrary("libswiftundefined.so", source: """
+            extern void $s4Demo5helloyyF(void);
+            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { $s4Demo5helloyyF(); return 0; }
+            """, in: scratch)
+        try assertRejected(swift, step: "dlopen", reason: "$s4Demo5helloyyF (Demo.hello() -> ())")
+    }
+
+    func testMissingEntryListsLookalikeExports() throws {
+        let library = try Scratch.cLibrary("libmisnamed.so", source: """
+            void *aiorun_plugin_entry_v2(unsigned host, unsigned *plugin) { return 0; }
+            """, in: scratch)
+        try assertRejected(library, step: "entry symbol", reason: "exports that look like entries: aiorun_plugin_entry_v2")
+    }
+
     func testCLibraryWithoutEntrySymbolIsRejected() throws {
         let library = try Scratch.cLibrary("libnoentry.so", source: "int not_a_plugin(void) { return 1; }\n", in: scratch)
         try assertRejected(library, step: "entry symbol", reason: "no aiorun_plugin_entry symbol")
@@ -62,6 +110,17 @@ final class LoadingEndToEndTests: XCTestCase {
             void *aiorun_plugin_entry(uint32_t host_abi, uint32_t *plugin_abi) { *plugin_abi = 999; return NULL; }
             """, in: scratch)
         try assertRejected(library, step: "handshake", reason: "plugin built against ABI 999, host provides 1")
+    }
+
+    func testOlderAndSilentPluginABIAreRejected() throws {
+        let newer = try Scratch.cLibrary("libabi2.so", source: """
+            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { *plugin = 2; return (void *)0; }
+            """, in: scratch)
+        try assertRejected(newer, step: "handshake", reason: "plugin built against ABI 2, host provides 1")
+        let silent = try Scratch.cLibrary("libabi0.so", source: """
+            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { return (void *)0; }
+            """, in: scratch)
+        try assertRejected(silent, step: "handshake", reason: "plugin did not report its ABI number, host provides 1")
     }
 
     func testEntryReturningNullWithMatchingABIIsRejected() throws {
@@ -99,6 +158,66 @@ final class LoadingEndToEndTests: XCTestCase {
         XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
         XCTAssertTrue(message.contains("libfaulty.so: create: ") && message.contains("faulty refuses to start"), message)
+        XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
+    }
+
+    /// Plugin files that others could replace are refused, as OpenSSH's StrictModes does, unless
+    /// --allow-insecure-plugins is given.
+    func testInsecurePluginFilesAreRefusedUnlessAllowed() throws {
+        let folder = scratch.appendingPathComponent("plugins")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+        let library = folder.appendingPathComponent("libhello.so")
+        try FileManager.default.copyItem(atPath: Products.plugin("hello"), toPath: library.path)
+        func permissions(file: Int, folder folderMode: Int, owner: UInt32 = 0) throws {
+            try FileManager.default.setAttributes([.posixPermissions: file], ofItemAtPath: library.path)
+            try FileManager.default.setAttributes([.posixPermissions: folderMode], ofItemAtPath: folder.path)
+            XCTAssertEqual(chown(library.path, owner, 0), 0)
+        }
+        func assertRefused(_ reason: String) throws {
+            let host = try ChildProcess.host([library.path])
+            XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
+            XCTAssertTrue(host.transcript.contains(": check file: \(reason)"), host.transcript)
+            XCTAssertTrue(host.transcript.contains("--allow-insecure-plugins"), host.transcript)
+            XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
+        }
+        try permissions(file: 0o664, folder: 0o755)
+        try assertRefused("the file is writable by group or others (mode 0664)")
+        try permissions(file: 0o755, folder: 0o777)
+        try assertRefused("its folder \(folder.path) is writable by group or others (mode 0777)")
+        if geteuid() == 0 {
+            try permissions(file: 0o755, folder: 0o755, owner: 65534)
+            try assertRefused("the file is owned by")
+        }
+        // With the flag, the same insecure file loads and runs.
+        try permissions(file: 0o666, folder: 0o777, owner: geteuid())
+        let host = try ChildProcess.host(["--allow-insecure-plugins", library.path])
+        try host.waitForLine(containing: "hello from hello", within: .seconds(30))
+        host.send(SIGTERM)
+        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+    }
+
+    /// A stray libAioRunPluginAPI.so found first through LD_LIBRARY_PATH is caught by the host's
+    /// start-up self-check, which asks the loaded library through a C symbol.
+    func testWrongAPILibraryOnLibraryPathIsCaughtBySelfCheck() throws {
+        let copy = scratch.appendingPathComponent("StrayAPI")
+        try FileManager.default.copyItem(
+            at: Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI"), to: copy)
+        try? FileManager.default.removeItem(at: copy.appendingPathComponent(".build"))
+        let abiFile = copy.appendingPathComponent("ABI.swift")
+        let source = try String(contentsOf: abiFile, encoding: .utf8)
+        let stray = source.replacingOccurrences(of: "public func aiorunLoadedAPIABI() -> UInt32 {\n    1\n}", with: "public func aiorunLoadedAPIABI() -> UInt32 {\n    2\n}")
+        XCTAssertNotEqual(source, stray, "the ABI function's body changed shape; update this test")
+        try stray.write(to: abiFile, atomically: true, encoding: .utf8)
+        let build = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"), ["swift", "build", "--package-path", copy.path, "--product", "AioRunPluginAPI"])
+        XCTAssertEqual(try build.waitForExit(within: .seconds(1200)).code, 0, build.transcript)
+        let folder = copy.appendingPathComponent(".build/debug").resolvingSymlinksInPath().path
+        let host = try ChildProcess.host([Products.plugin("hello")], environment: ["LD_LIBRARY_PATH": folder])
+        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
+        let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
+        XCTAssertTrue(message.contains("API self-check: the loaded libAioRunPluginAPI.so provides ABI 2, this host was built with ABI 1"), message)
+        XCTAssertTrue(message.contains(folder), message)
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
     }
 

@@ -12,6 +12,10 @@ import Glibc
 /// - `shield-throws`: `run()` awaits a shield that throws after its caller was cancelled.
 /// - `late-shield`: when cancelled, starts a shield that sleeps `delay-ms` and prints
 ///   `late shield done` (a shield started during teardown must be waited for).
+/// - `block-pool`: eight tracked tasks block their threads with a synchronous `delay-ms` sleep,
+///   more than the cooperative pool has threads.
+/// - `callback-throws` / `callback-hangs`: its `onShutdown` callback throws, or never returns.
+/// - `job-throws`: a tracked task awaits an executor job that throws, and does not catch it.
 /// - `init-throws`: the initializer throws.
 /// - `quiet` (default): does nothing but log "faulty ready".
 /// Its name is `faulty` unless `AIORUN_FAULTY_NAME` says otherwise (to test name checks).
@@ -63,6 +67,24 @@ final class FaultyPlugin: AioRunPlugin {
                     try? await Task.sleep(for: delay)
                     print("late shield done")
                 }
+            }
+        case "block-pool":
+            let millis = Int(delay.components.seconds * 1000)
+            for index in 0..<8 {
+                context.spawn("blocker \(index)") {
+                    var pause = timespec(tv_sec: millis / 1000, tv_nsec: (millis % 1000) * 1_000_000)
+                    nanosleep(&pause, nil)
+                }
+            }
+        case "callback-throws":
+            context.onShutdown("throwing callback") { throw Failure(description: "boom in onShutdown") }
+        case "callback-hangs":
+            context.onShutdown("hanging callback") {
+                while true { try? await Task.sleep(for: .milliseconds(50)) }
+            }
+        case "job-throws":
+            context.spawn("awaits failing job") {
+                try await context.executor.run("failing job") { throw Failure(description: "boom in an executor job") }
             }
         default:
             break

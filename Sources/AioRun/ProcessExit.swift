@@ -1,0 +1,18 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body` on the AioRun control thread and exits the process with the code it returns.
+///
+/// The exit happens on the control thread too, so that a plugin blocking every thread of the
+/// cooperative pool cannot delay the exit of a host that has finished its shutdown. Buffered
+/// C stdio output is flushed first.
+public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
+    let code = await withTaskExecutorPreference(ControlExecutor.shared) { () async -> Int32 in
+        let code = await body()
+        fflush(nil)
+        exit(code)
+    }
+    // Not reached: the closure above exits on the control thread.
+    exit(code)
+}

@@ -1,0 +1,82 @@
+import Foundation
+import XCTest
+
+/// Faults inside plugins are contained and reported with the plugin's name; the host never
+/// hangs, and the other plugins are still torn down in order.
+final class FaultEndToEndTests: XCTestCase {
+    func testExecutorJobErrorReachesItsTaskAndIsLogged() throws {
+        let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=job-throws"])
+        let line = try host.waitForLine(containing: "boom in an executor job", within: .seconds(30))
+        XCTAssertTrue(line.text.contains("[faulty]") && line.text.contains("task \"awaits failing job\" failed"), line.text)
+        host.send(SIGTERM)
+        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+    }
+
+    func testThrowingShutdownCallbackIsLoggedAndTeardownGoesOn() throws {
+        let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=callback-throws"])
+        try host.waitForLine(containing: "ready:", within: .seconds(30))
+        host.send(SIGTERM)
+        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        let line = try XCTUnwrap(host.lines(containing: "boom in onShutdown").first, host.transcript)
+        XCTAssertTrue(line.contains("[faulty]") && line.contains("onShutdown \"throwing callback\" failed"), line)
+        XCTAssertLessThan(host.index(of: "stopped plugin faulty")!, host.index(of: "goodbye from hello")!)
+    }
+
+    func testThrowingShutdownCallbackWithStopOnErrorsExitsOne() throws {
+        let host = try ChildProcess.host([
+            "--stop-on-unhandled-errors", Products.plugin("faulty"), "--set", "faulty.mode=callback-throws",
+        ])
+        try host.waitForLine(containing: "ready:", within: .seconds(30))
+        host.send(SIGTERM)
+        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 1, host.transcript)
+    }
+
+    func testHangingShutdownCallbackIsAbandonedAtTheTimeLimit() throws {
+        let host = try ChildProcess.host([
+            "--task-shutdown-timeout", "0.5", Products.plugin("hello"), Products.plugin("faulty"),
+            "--set", "faulty.mode=callback-hangs",
+        ])
+        try host.waitForLine(containing: "ready:", within: .seconds(30))
+        host.send(SIGTERM)
+        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 70, host.transcript)
+        let line = try XCTUnwrap(host.lines(containing: "expired during callbacks").first, host.transcript)
+        XCTAssertTrue(line.contains("[faulty]") && line.contains("callback \"hanging callback\""), line)
+        XCTAssertLessThan(host.index(of: "stopped plugin faulty")!, host.index(of: "goodbye from hello")!)
+    }
+
+    /// A plugin blocking every cooperative thread with synchronous sleeps: the host still sees
+    /// the signal and enforces the time limits from its own control thread, names the blocked
+    /// tasks, and exits 70. The other plugin's callback cannot run on the blocked pool and is
+    /// abandoned at its own limit (README, Failure modes).
+    func testPluginBlockingTheCooperativePoolCannotStopSignalsOrTimeLimits() throws {
+        let host = try ChildProcess.host([
+            "--task-shutdown-timeout", "1", Products.plugin("hello"), Products.plugin("faulty"),
+            "--set", "faulty.mode=block-pool", "--set", "faulty.delay-ms=60000",
+        ])
+        try host.waitForLine(containing: "ready:", within: .seconds(30))
+        usleep(200_000)
+        let signalled = ContinuousClock.now
+        host.send(SIGTERM)
+        let exit = try host.waitForExit(within: .seconds(20))
+        XCTAssertEqual(exit.code, 70, host.transcript)
+        XCTAssertLessThan(exit.at - signalled, .seconds(8), "two 1 s limits, not the 60 s sleeps")
+        let faulty = try XCTUnwrap(host.lines(containing: "[faulty] time limit of 1.000s expired").first, host.transcript)
+        XCTAssertTrue(faulty.contains("task \"blocker 0\""), faulty)
+        XCTAssertNotNil(host.index(of: "stopped plugin hello"), host.transcript)
+    }
+
+    func testSecondSignalStillWorksWhileThePoolIsBlocked() throws {
+        let host = try ChildProcess.host([
+            Products.plugin("faulty"), "--set", "faulty.mode=block-pool", "--set", "faulty.delay-ms=60000",
+        ])
+        try host.waitForLine(containing: "ready:", within: .seconds(30))
+        usleep(200_000)
+        host.send(SIGTERM)
+        try host.waitForLine(containing: "shutdown started by SIGTERM", within: .seconds(5))
+        let second = ContinuousClock.now
+        host.send(SIGTERM)
+        let exit = try host.waitForExit(within: .seconds(10))
+        XCTAssertEqual(exit.code, 143, host.transcript)
+        XCTAssertLessThan(exit.at - second, .seconds(3))
+    }
+}
