@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +15,7 @@ final class ControlExecutor: TaskExecutor {
     /// The process's control executor; its thread starts on first use and lives for the process.
     static let shared = ControlExecutor()
 
-    private let jobs = Mutex<[UnownedJob]>([])
+    private let jobs = LockedValue<[UnownedJob]>([])
     private let wakeup = DispatchSemaphore(value: 0)
 
     private init() {

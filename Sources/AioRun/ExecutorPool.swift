@@ -1,6 +1,5 @@
 import AioRunPluginAPI
 import Dispatch
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -74,7 +73,7 @@ final class ExecutorPool: Sendable {
     let owner: String
     /// The most threads this pool creates.
     let maxWorkers: Int
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let wakeups = DispatchSemaphore(value: 0)
     private let reportLateFailure: @Sendable (String, any Error) -> Void
 
@@ -167,6 +166,7 @@ final class ExecutorPool: Sendable {
     }
 
     private func workerLoop() {
+        ThreadName.set(ExecutorPool.threadName)
         while true {
             wakeups.wait()
             enum Step { case run(UInt64, Job), exit, sleep }
@@ -258,6 +258,9 @@ final class ExecutorPool: Sendable {
                 + state.queued.values.map { RunningWork(kind: .queuedJob, label: $0.label, age: now - $0.queuedAt) }
         }
     }
+
+    /// The name every pool thread carries (`/proc/self/task/*/comm`).
+    static let threadName = "aiorun-pool"
 
     /// How many threads this pool has started and not yet stopped.
     var liveThreads: Int { state.withLock { $0.alive } }

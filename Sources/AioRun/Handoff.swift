@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A one-shot meeting point between a waiter and the work that produces its result.
 ///
@@ -14,7 +13,7 @@ final class Handoff<Value: Sendable>: Sendable {
         case done
     }
 
-    private let state = Mutex<State>(.empty)
+    private let state = LockedValue<State>(.empty)
 
     /// Waits for the result. If `cancel()` runs (for example from a cancellation handler), the
     /// waiter gets `CancellationError` at once.

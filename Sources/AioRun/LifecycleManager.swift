@@ -19,7 +19,7 @@ public final class LifecycleManager: Sendable {
     let options: LifecycleOptions
     let logger: Logger
     let latch = TriggerLatch()
-    private let units = Mutex<[UnitScope]>([])
+    private let units = LockedValue<[UnitScope]>([])
     private let sawUnhandledError = Atomic<Bool>(false)
 
     /// Creates the manager and installs SIGINT/SIGTERM handling at once, so that no signal sent

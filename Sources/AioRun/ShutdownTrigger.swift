@@ -1,4 +1,3 @@
-import Synchronization
 
 /// What started the shutdown.
 public enum ShutdownTrigger: Sendable, CustomStringConvertible {
@@ -26,7 +25,7 @@ final class TriggerLatch: Sendable {
         var waiters: [CheckedContinuation<ShutdownTrigger, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Records `trigger` if it is the first. Returns whether it was.
     @discardableResult

@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 
 extension LifecycleManager {
     /// One unit's teardown, DESIGN §4, fully before the next unit's. Phases 1–4 share the unit's
@@ -39,10 +38,10 @@ final class TeardownProgress: Sendable {
         var current: (phase: UnitTeardownReport.Phase, since: ContinuousClock.Instant)?
     }
 
-    private let state: Mutex<State>
+    private let state: LockedValue<State>
 
     init(name: String) {
-        state = Mutex(State(report: UnitTeardownReport(name: name)))
+        state = LockedValue(State(report: UnitTeardownReport(name: name)))
     }
 
     /// Runs one phase and records its time.

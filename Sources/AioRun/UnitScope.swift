@@ -1,5 +1,4 @@
 import AioRunPluginAPI
-import Synchronization
 
 /// How far a unit's teardown has gone. Work started in a later phase is treated accordingly.
 enum UnitPhase: Int, Comparable, Sendable {
@@ -52,7 +51,7 @@ final class UnitScope: LifecycleScope {
     /// This unit's time limit for teardown phases 1–4.
     let shutdownTimeout: Duration
     private let events: UnitEvents
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     init(name: String, executorWorkers: Int, shutdownTimeout: Duration, events: UnitEvents) {
         self.name = name

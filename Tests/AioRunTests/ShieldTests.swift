@@ -5,7 +5,7 @@ import XCTest
 
 /// Collects what a unit reports, for assertions.
 final class EventLog: Sendable {
-    let entries = Mutex<[String]>([])
+    let entries = LockedValue<[String]>([])
 
     var events: UnitEvents {
         UnitEvents(
@@ -17,12 +17,8 @@ final class EventLog: Sendable {
     var all: [String] { entries.withLock { $0 } }
 }
 
-/// A lock-protected value that closures can capture (a `Mutex` itself cannot be captured).
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-}
+/// The runtime's pthread-backed lock, which ThreadSanitizer can see.
+typealias Locked = LockedValue
 
 struct Boom: Error, Equatable, CustomStringConvertible {
     let id: Int
