@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .target(
@@ -53,7 +54,7 @@ let package = Package(
             swiftSettings: swift6),
         .target(
             name: "AioRunHost",
-            dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AioRun", .product(name: "Logging", package: "swift-log"), .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: swift6),
         .executableTarget(
             name: "aiorun-host",

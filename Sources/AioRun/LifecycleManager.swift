@@ -86,19 +86,37 @@ public final class LifecycleManager: Sendable {
                 unit.scope.spawn(label: "run()", operation: main)
             }
             logger.notice("ready: \(mains.count) plugins running")
+            options.observer.ready(mains.count)
         }
+        let heartbeat = startHeartbeat()
+        defer { heartbeat?.cancel() }
         let trigger = await latch.wait()
         let started = ContinuousClock.now
         let loadOrder = units.withLock { $0 }
         logger.notice("shutdown started by \(trigger): stopping \(loadOrder.count) plugins in reverse load order")
+        options.observer.shutdownStarted(trigger)
         var reports: [UnitTeardownReport] = []
         for unit in loadOrder.reversed() {
-            reports.append(await tearDown(unit))
+            options.observer.teardownStarted(unit.name, unit.shutdownTimeout)
+            let report = await tearDown(unit)
+            options.observer.teardownFinished(report)
+            reports.append(report)
         }
         let report = ShutdownReport(
             trigger: trigger, units: reports, exitCode: exitCode(for: reports), total: .now - started)
         logger.notice("\(report.summary)")
         return report
+    }
+
+    /// The observer's heartbeat, on the control thread: it stops beating if that thread stalls.
+    private func startHeartbeat() -> Task<Void, Never>? {
+        guard let heartbeat = options.observer.heartbeat else { return nil }
+        return Task(executorPreference: ControlExecutor.shared) {
+            while !Task.isCancelled {
+                heartbeat.beat()
+                try? await Task.sleep(for: heartbeat.interval)
+            }
+        }
     }
 
     private func exitCode(for reports: [UnitTeardownReport]) -> Int32 {
@@ -136,6 +154,8 @@ public final class LifecycleManager: Sendable {
 
     /// The sink behind each context's `log`: attributes a record to the unit whose task is
     /// logging (aliases share one swift-log copy through the bridge), else to the bound unit.
+    /// The record's logger label travels as `logger` metadata, which the host's handler shows as
+    /// the label.
     private func pluginLogSink(boundTo name: String) -> PluginLogSink {
         let logger = self.logger
         return { level, label, message, metadata in
@@ -143,7 +163,7 @@ public final class LifecycleManager: Sendable {
             for (key, value) in metadata { merged[key] = .string(value) }
             let plugin = PluginContext.current?.name ?? name
             merged["plugin"] = .string(plugin)
-            if label != plugin && label != name { merged["logger"] = .string(label) }
+            merged["logger"] = .string(label)
             logger.log(level: Logger.Level(pluginRank: level), "\(message)", metadata: merged)
         }
     }

@@ -6,6 +6,8 @@ public struct LifecycleOptions: Sendable {
     public var executorWorkers: Int
     /// Whether an unhandled error starts shutdown and makes the exit code 1.
     public var stopOnUnhandledErrors: Bool
+    /// Hooks for a supervisor (systemd).
+    public var observer = LifecycleObserver()
 
     /// Creates options; the defaults are aiorun's.
     public init(

@@ -47,17 +47,23 @@ public struct ShutdownReport: Sendable {
     /// The time from the trigger to the end of the last teardown.
     public let total: Duration
 
-    /// A small table, one row per unit, for the end of the log.
+    /// A table, one row per unit in teardown order: outcome, total, each phase's time (`-` for a
+    /// phase not reached), and what was abandoned.
     public var summary: String {
-        let width = max(6, units.map(\.name.count).max() ?? 0)
-        func pad(_ text: String, _ count: Int) -> String {
-            text.count >= count ? text : text + String(repeating: " ", count: count - text.count)
+        let header = ["plugin", "outcome", "total"] + UnitTeardownReport.Phase.allCases.map(\.rawValue) + ["abandoned"]
+        let rows = units.map { unit in
+            [unit.name, unit.expiredIn == nil ? "ok" : "abandoned", unit.total.seconds]
+                + UnitTeardownReport.Phase.allCases.map { unit.phaseTimes[$0]?.seconds ?? "-" }
+                + [unit.abandoned.isEmpty ? "-" : unit.abandoned.map(\.description).joined(separator: "; ")]
         }
-        var lines = ["shutdown report: trigger=\(trigger?.description ?? "none") total=\(total.seconds) exit=\(exitCode)"]
-        lines.append("  \(pad("plugin", width))  \(pad("total", 9))  outcome / phases")
-        for unit in units {
-            lines.append("  \(pad(unit.name, width))  \(pad(unit.total.seconds, 9))  \(unit.outcome) (\(unit.phaseSummary))")
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            let padded = cells.enumerated().map { column, cell in
+                column == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+            }
+            return "  " + padded.joined(separator: "  ")
         }
-        return lines.joined(separator: "\n")
+        let title = "shutdown report: trigger=\(trigger?.description ?? "none") total=\(total.seconds) exit=\(exitCode)"
+        return ([title, line(header)] + rows.map(line)).joined(separator: "\n")
     }
 }

@@ -15,54 +15,88 @@ public enum Host {
         // their output is seen when it happens, not at exit.
         StandardOutput.makeLineBuffered()
         let level = configuration.logLevel
-        LoggingSystem.bootstrap { HostLogHandler(label: $0, level: level) }
+        let format = configuration.logFormat
+        LoggingSystem.bootstrap { HostLogHandler(label: $0, level: level, format: format) }
         var logger = Logger(label: "aiorun-host")
         logger.logLevel = level
 
-        let manager = await LifecycleManager(
-            options: LifecycleOptions(
-                taskShutdownTimeout: configuration.taskShutdownTimeout,
-                executorWorkers: configuration.executorWorkers,
-                stopOnUnhandledErrors: configuration.stopOnUnhandledErrors),
-            logger: logger)
+        var options = LifecycleOptions(
+            taskShutdownTimeout: configuration.taskShutdownTimeout,
+            executorWorkers: configuration.executorWorkers,
+            stopOnUnhandledErrors: configuration.stopOnUnhandledErrors)
+        if let notifier = SystemdNotifier(environment: environment("NOTIFY_SOCKET")) {
+            options.observer = notifier.observer(
+                watchdogMicroseconds: SystemdNotifier.watchdogMicroseconds(
+                    usec: environment("WATCHDOG_USEC"), pid: environment("WATCHDOG_PID")))
+        }
+        let manager = await LifecycleManager(options: options, logger: logger)
 
         let loaded: [LoadedPlugin]
         do {
             try APISelfCheck.verify()
             loaded = try loadAll(configuration.plugins, allowInsecure: configuration.allowInsecurePlugins)
         } catch {
-            return reject(error)
+            return reject(error, format: format)
         }
         let names = Set(loaded.map(\.name))
         if let unknown = configuration.settings.keys.sorted().first(where: { !names.contains($0) }) {
-            HostLogHandler.write("aiorun-host: error: --set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(loaded.map(\.name).joined(separator: ", ")))\n")
+            HostLogHandler.writeError(
+                "--set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(loaded.map(\.name).joined(separator: ", ")))",
+                format: format)
             return AioRunExitCode.usage
         }
 
         var mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] = []
         for plugin in loaded {
-            let unit = manager.addUnit(name: plugin.name, config: PluginConfig(configuration.settings[plugin.name] ?? [:]))
+            let values = plugin.argument.config.merging(configuration.settings[plugin.name] ?? [:]) { _, cli in cli }
+            let unit = manager.addUnit(
+                name: plugin.name, config: PluginConfig(values),
+                executorWorkers: plugin.argument.executorWorkers, shutdownTimeout: plugin.argument.taskShutdownTimeout)
             do {
                 let instance = try PluginContext.$current.withValue(unit.context) { try plugin.descriptor.make(unit.context) }
                 mains.append((unit, { try await instance.run() }))
                 logger.info("loaded plugin \(plugin.name) from \(plugin.path) (ABI \(plugin.descriptor.abi), API \(plugin.descriptor.apiVersion))")
             } catch {
-                return reject(PluginLoadError(path: plugin.path, step: .create, reason: "the plugin's initializer threw: \(error)"))
+                return reject(PluginLoadError(path: plugin.path, step: .create, reason: "the plugin's initializer threw: \(error)"), format: format)
             }
         }
 
+        if configuration.mode != .run {
+            describe(loaded, detailed: configuration.mode == .inspect)
+            return AioRunExitCode.clean
+        }
         let report = await manager.run(mains)
         return report.exitCode
+    }
+
+    /// `--check` / `--inspect`: one line per plugin that passed every check, on stdout.
+    static func describe(_ plugins: [LoadedPlugin], detailed: Bool) {
+        for plugin in plugins {
+            let image = ELFImage(path: plugin.path)
+            let toolchain = image?.swiftToolchain ?? "unknown (not recorded in the file)"
+            print("ok \(plugin.name) path=\(plugin.path) abi=\(plugin.descriptor.abi) api=\(plugin.descriptor.apiVersion) toolchain=\"\(toolchain)\"")
+            guard detailed, let image else { continue }
+            let entry = image.definedDynamicSymbols.first { $0.name == "aiorun_plugin_entry" }
+            print("  entry: aiorun_plugin_entry at 0x\(String(entry?.value ?? 0, radix: 16))")
+            print("  needs: \(image.neededLibraries.joined(separator: ", "))")
+            print("  runpath: \(image.runPath.isEmpty ? "(none)" : image.runPath.joined(separator: ":"))")
+        }
     }
 
     /// Steps 1–4 of DESIGN §3 for every argument, in order, before anything is created.
     static func loadAll(_ arguments: [PluginArgument], allowInsecure: Bool) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
-            environmentPath: getenv("AIORUN_PLUGIN_PATH").map { String(cString: $0) },
+            environmentPath: environment("AIORUN_PLUGIN_PATH"),
             hostBinaryFolder: PluginResolver.hostBinaryFolder)
         var loaded: [LoadedPlugin] = []
         for argument in arguments {
-            let path = try resolver.resolve(argument.target)
+            let path: String
+            do {
+                path = try resolver.resolve(argument.target)
+            } catch let error where argument.origin != nil {
+                // A plugin named in a config file that cannot be found is a mistake in that file.
+                throw PluginLoadError(path: argument.target, step: .resolve, reason: error.reason, usage: argument.origin)
+            }
             let descriptor = try PluginLoader.load(path: path, allowInsecure: allowInsecure)
             guard PluginName.isValid(descriptor.name) else {
                 throw PluginLoadError(path: path, step: .name, reason: "\"\(descriptor.name)\" \(PluginName.rule)")
@@ -73,13 +107,21 @@ public enum Host {
                     path: path, step: .name,
                     reason: "a plugin named \(name) is already loaded from \(clash.path); load it again as alias=\(argument.target)")
             }
-            loaded.append(LoadedPlugin(name: name, path: path, descriptor: descriptor))
+            loaded.append(LoadedPlugin(name: name, path: path, descriptor: descriptor, argument: argument))
         }
         return loaded
     }
 
-    private static func reject(_ error: any Error) -> Int32 {
-        HostLogHandler.write("aiorun-host: error: \(error)\n")
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    private static func reject(_ error: any Error, format: LogFormat) -> Int32 {
+        if let error = error as? PluginLoadError, let usage = error.usage {
+            HostLogHandler.writeError("\(usage): plugin \(error.path): \(error.reason)", format: format)
+            return AioRunExitCode.usage
+        }
+        HostLogHandler.writeError("\(error)", format: format)
         return AioRunExitCode.pluginRejected
     }
 }

@@ -14,6 +14,20 @@ public struct HostConfiguration: Sendable {
     public var settings: [String: [String: String]]
     /// The least severe level logged.
     public var logLevel: Logger.Level
+    /// What the host does with the plugins.
+    public enum Mode: Sendable {
+        /// Load, check, create and run them (the default).
+        case run
+        /// Load, check and create them, print one line each, run nothing (`--check`).
+        case check
+        /// Like `check` for one plugin, with its entry and needed libraries (`--inspect`).
+        case inspect
+    }
+
+    /// What the host does with the plugins.
+    public var mode = Mode.run
+    /// How log lines are written (`--log-format`).
+    public var logFormat = LogFormat.text
     /// Whether plugin files writable or owned by others are accepted (`--allow-insecure-plugins`).
     public var allowInsecurePlugins = false
 

@@ -5,21 +5,31 @@ import Synchronization
 import Glibc
 #endif
 
-/// The host's text log handler: one line per record on stderr,
-/// `2026-11-25T17:51:01.123Z notice [hello] message key=value`. `[host]` marks the host's own
-/// lines. Each record is written with a single `write(2)`, unbuffered, so lines never interleave
-/// and nothing is lost at an immediate exit.
+/// How log records are written.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// `2026-11-25T17:51:01.123Z notice [hello] message key=value`, for terminals.
+    case text
+    /// One JSON object per line: timestamp, level, label, plugin, message, metadata.
+    case json
+}
+
+/// The host's log handler: one line per record on stderr, in text or JSON. `[host]` (or
+/// `"plugin":null`) marks the host's own lines; plugins' records, including those routed through
+/// the swift-log bridge, carry the plugin's name. Each record is written with a single `write(2)`,
+/// unbuffered, so lines never interleave and nothing is lost at an immediate exit.
 public struct HostLogHandler: LogHandler {
     /// The least severe level written.
     public var logLevel: Logger.Level
     /// Handler-wide metadata.
     public var metadata: Logger.Metadata = [:]
     private let label: String
+    private let format: LogFormat
 
     /// Creates a handler for a logger label.
-    public init(label: String, level: Logger.Level) {
+    public init(label: String, level: Logger.Level, format: LogFormat = .text) {
         self.label = label
         self.logLevel = level
+        self.format = format
     }
 
     /// Reads or writes one metadata value.
@@ -32,10 +42,32 @@ public struct HostLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let plugin = merged.removeValue(forKey: "plugin").map { "\($0)" } ?? "host"
-        let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-        let line = "\(Self.timestamp()) \(event.level.rawValue) [\(plugin)] \(event.message)\(rest)\n"
-        Self.write(line)
+        let plugin = merged.removeValue(forKey: "plugin").map { "\($0)" }
+        let label = merged.removeValue(forKey: "logger").map { "\($0)" } ?? self.label
+        switch format {
+        case .text:
+            let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+            Self.write("\(Self.timestamp()) \(event.level.rawValue) [\(plugin ?? "host")] \(event.message)\(rest)\n")
+        case .json:
+            let fields = merged.sorted { $0.key < $1.key }.map { "\(JSON.string($0.key)):\(JSON.string("\($0.value)"))" }
+            Self.write(
+                "{\"timestamp\":\(JSON.string(Self.timestamp())),\"level\":\(JSON.string(event.level.rawValue)),"
+                    + "\"label\":\(JSON.string(label)),\"plugin\":\(plugin.map(JSON.string) ?? "null"),"
+                    + "\"message\":\(JSON.string("\(event.message)")),\"metadata\":{\(fields.joined(separator: ","))}}\n")
+        }
+    }
+
+    /// Writes a host error (a rejected plugin, a usage error found after parsing) as one line in
+    /// the chosen format: `aiorun-host: error: …` or a JSON object with level `error`.
+    public static func writeError(_ message: String, format: LogFormat) {
+        switch format {
+        case .text:
+            write("aiorun-host: error: \(message)\n")
+        case .json:
+            write(
+                "{\"timestamp\":\(JSON.string(timestamp())),\"level\":\"error\",\"label\":\"aiorun-host\","
+                    + "\"plugin\":null,\"message\":\(JSON.string("aiorun-host: error: \(message)")),\"metadata\":{}}\n")
+        }
     }
 
     private static let writeLock = Mutex(())
@@ -65,5 +97,27 @@ public struct HostLogHandler: LogHandler {
         let millis = Int(now.tv_nsec / 1_000_000)
         let milliText = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(milliText)Z"
+    }
+}
+
+/// Minimal JSON string encoding for log lines.
+enum JSON {
+    /// `text` as a quoted JSON string with the required escapes.
+    static func string(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let control where control.value < 0x20:
+                let hex = String(control.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

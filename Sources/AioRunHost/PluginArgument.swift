@@ -4,6 +4,23 @@ public struct PluginArgument: Sendable, Equatable {
     public let alias: String?
     /// What to load: a path (contains `/`) or a bare name searched as `lib<name>.so`.
     public let target: String
+    /// This instance's own time limit, overriding the host's (from a config file).
+    public var taskShutdownTimeout: Duration?
+    /// This instance's own pool size, overriding the host's (from a config file).
+    public var executorWorkers: Int?
+    /// Config values for this instance from a config file; `--set` overrides them.
+    public var config: [String: String] = [:]
+    /// Where the argument came from when not the command line, e.g. `--config f.toml:7: key "load"`.
+    public var origin: String?
+
+    /// Creates an argument directly (as a config file does).
+    public init(alias: String?, target: String, taskShutdownTimeout: Duration? = nil, executorWorkers: Int? = nil, origin: String? = nil) {
+        self.alias = alias
+        self.target = target
+        self.taskShutdownTimeout = taskShutdownTimeout
+        self.executorWorkers = executorWorkers
+        self.origin = origin
+    }
 
     /// Parses one argument. An `=` before any `/` separates an alias.
     public init(parsing argument: String) throws(HostUsageError) {

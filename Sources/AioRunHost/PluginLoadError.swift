@@ -29,11 +29,16 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
     /// Why.
     public let reason: String
 
+    /// Set when the mistake is in the host's input (a config file entry), not in the plugin:
+    /// where it is. Such an error is a usage error, exit 64.
+    public let usage: String?
+
     /// Creates the error.
-    public init(path: String, step: Step, reason: String) {
+    public init(path: String, step: Step, reason: String, usage: String? = nil) {
         self.path = path
         self.step = step
         self.reason = reason
+        self.usage = usage
     }
 
     /// `plugin <path>: <step>: <reason>` on one line.

@@ -12,6 +12,8 @@ public struct LoadedPlugin: Sendable {
     public let path: String
     /// The descriptor its entry returned.
     public let descriptor: PluginDescriptor
+    /// The argument it was loaded from.
+    public let argument: PluginArgument
 }
 
 /// DESIGN §3 steps 2–4 for one library: file check, `dlopen`, entry symbol, handshake,
@@ -31,7 +33,7 @@ enum PluginLoader {
 
         _ = dlerror()
         guard let symbol = dlsym(handle, "aiorun_plugin_entry") else {
-            let lookalikes = ELFSymbols.entryLikeExports(of: path)
+            let lookalikes = ELFImage(path: path)?.entryLikeExports ?? []
             let found = lookalikes.isEmpty ? "" : "; exports that look like entries: \(lookalikes.joined(separator: ", "))"
             throw PluginLoadError(
                 path: path, step: .entrySymbol,

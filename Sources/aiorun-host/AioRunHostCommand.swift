@@ -24,8 +24,11 @@ struct AioRunHostCommand: AsyncParsableCommand {
             """,
         version: "aiorun-host 0.1.0 (plugin ABI \(AIORUN_PLUGIN_ABI), API \(AIORUN_PLUGIN_API_VERSION))")
 
-    @Option(name: .long, help: ArgumentHelp("Each plugin's time limit for its teardown, in seconds.", valueName: "seconds"))
-    var taskShutdownTimeout: Double = 60
+    @Option(name: .long, help: ArgumentHelp("Read options and plugins from a TOML file; command-line flags override it and command-line plugins load after its plugins.", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Each plugin's time limit for its teardown, in seconds (default 60).", valueName: "seconds"))
+    var taskShutdownTimeout: Double?
 
     @Option(name: .long, help: ArgumentHelp("Threads per plugin executor pool (default min(32, cores + 4)).", valueName: "n"))
     var executorWorkers: Int?
@@ -39,8 +42,17 @@ struct AioRunHostCommand: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Set a plugin's config value (repeatable).", valueName: "name.key=value"))
     var settings: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
-    var logLevel: String = "info"
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info (default), notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String?
+
+    @Option(name: .long, help: ArgumentHelp("text (default, for terminals) or json (one object per line).", valueName: "format"))
+    var logFormat: String?
+
+    @Flag(name: .long, help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65.")
+    var check = false
+
+    @Flag(name: .long, help: "Like --check for one plugin, plus its exported entry and the libraries it needs.")
+    var inspect = false
 
     @Argument(help: ArgumentHelp("Plugins to load, in order.", valueName: "plugin"))
     var plugins: [String] = []
@@ -49,30 +61,55 @@ struct AioRunHostCommand: AsyncParsableCommand {
         _ = try makeConfiguration()
     }
 
+    /// The file's settings, overridden by the command line's.
     func makeConfiguration() throws -> HostConfiguration {
-        guard !plugins.isEmpty else { throw ValidationError("no plugin given; usage: aiorun-host [options] <plugin>...") }
-        guard taskShutdownTimeout.isFinite, taskShutdownTimeout >= 0, taskShutdownTimeout <= 86_400 * 365 else {
-            throw ValidationError("--task-shutdown-timeout \(taskShutdownTimeout): expected seconds from 0 to one year")
-        }
-        if let executorWorkers, !(1...1024).contains(executorWorkers) {
-            throw ValidationError("--executor-workers \(executorWorkers): expected 1 to 1024")
-        }
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level \(logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         do {
+            let file = try config.map { path throws(HostUsageError) in try ConfigFile.load(path) }
+            let arguments = (file?.plugins.map(\.argument) ?? []) + (try plugins.map { try PluginArgument(parsing: $0) })
+            guard !arguments.isEmpty else {
+                throw HostUsageError("no plugin given; usage: aiorun-host [options] <plugin>... (or --config FILE)")
+            }
+            if inspect && arguments.count != 1 {
+                throw HostUsageError("--inspect takes exactly one plugin, got \(arguments.count)")
+            }
+            var timeout = file?.taskShutdownTimeout ?? .seconds(60)
+            if let taskShutdownTimeout {
+                guard taskShutdownTimeout.isFinite, taskShutdownTimeout >= 0, taskShutdownTimeout <= 86_400 * 365 else {
+                    throw HostUsageError("--task-shutdown-timeout \(taskShutdownTimeout): expected seconds from 0 to one year")
+                }
+                timeout = .milliseconds(Int64((taskShutdownTimeout * 1000).rounded()))
+            }
+            if let executorWorkers, !(1...1024).contains(executorWorkers) {
+                throw HostUsageError("--executor-workers \(executorWorkers): expected 1 to 1024")
+            }
+            var level = file?.logLevel ?? .info
+            if let logLevel {
+                guard let parsed = Logger.Level(rawValue: logLevel) else {
+                    throw HostUsageError("--log-level \(logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                level = parsed
+            }
+            var format = file?.logFormat ?? .text
+            if let logFormat {
+                guard let parsed = LogFormat(rawValue: logFormat) else {
+                    throw HostUsageError("--log-format \(logFormat): expected text or json")
+                }
+                format = parsed
+            }
             var configuration = HostConfiguration(
-                plugins: try plugins.map { try PluginArgument(parsing: $0) },
-                taskShutdownTimeout: .milliseconds(Int64((taskShutdownTimeout * 1000).rounded())),
-                executorWorkers: executorWorkers ?? LifecycleOptions.defaultExecutorWorkers,
-                stopOnUnhandledErrors: stopOnUnhandledErrors,
+                plugins: arguments,
+                taskShutdownTimeout: timeout,
+                executorWorkers: executorWorkers ?? file?.executorWorkers ?? LifecycleOptions.defaultExecutorWorkers,
+                stopOnUnhandledErrors: stopOnUnhandledErrors || (file?.stopOnUnhandledErrors ?? false),
                 settings: [:],
                 logLevel: level)
-            configuration.allowInsecurePlugins = allowInsecurePlugins
+            configuration.logFormat = format
+            configuration.allowInsecurePlugins = allowInsecurePlugins || (file?.allowInsecurePlugins ?? false)
+            configuration.mode = inspect ? .inspect : check ? .check : .run
             for setting in settings { try configuration.addSetting(setting) }
             return configuration
-        } catch let error as HostUsageError {
-            throw ValidationError(error.description)
+        } catch {
+            throw ValidationError("\(error)")
         }
     }
 

@@ -1,0 +1,17 @@
+/// Hooks for the moments a supervisor cares about (systemd's sd_notify, for example). Every
+/// hook is called on the manager's control thread and must return quickly.
+public struct LifecycleObserver: Sendable {
+    /// Every unit has been started; the argument is how many.
+    public var ready: @Sendable (_ units: Int) -> Void = { _ in }
+    /// The first shutdown trigger fired.
+    public var shutdownStarted: @Sendable (_ trigger: ShutdownTrigger) -> Void = { _ in }
+    /// A unit's teardown begins; it has at most `limit`.
+    public var teardownStarted: @Sendable (_ unit: String, _ limit: Duration) -> Void = { _, _ in }
+    /// A unit's teardown ended.
+    public var teardownFinished: @Sendable (_ report: UnitTeardownReport) -> Void = { _ in }
+    /// Runs every `interval` on the control thread while it is responsive; `nil` for never.
+    public var heartbeat: (interval: Duration, beat: @Sendable () -> Void)?
+
+    /// An observer that does nothing.
+    public init() {}
+}

@@ -1,0 +1,72 @@
+import AioRun
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// systemd's notification protocol (`sd_notify`): datagrams of `KEY=VALUE` lines sent to the
+/// unix socket named by `$NOTIFY_SOCKET` (a path, or an abstract name starting with `@`).
+/// Without `NOTIFY_SOCKET` it does nothing. A few documented lines, so no library is needed.
+public final class SystemdNotifier: Sendable {
+    private let fd: Int32
+    private let address: [UInt8]
+
+    /// Opens the socket named by `NOTIFY_SOCKET`, or returns `nil` when it is unset or empty.
+    public init?(environment socketName: String?) {
+        guard let socketName, !socketName.isEmpty, socketName.hasPrefix("/") || socketName.hasPrefix("@") else {
+            return nil
+        }
+        var path = Array(socketName.utf8)
+        if path[0] == UInt8(ascii: "@") { path[0] = 0 }  // abstract namespace
+        guard path.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { return nil }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+        address = path
+    }
+
+    deinit { close(fd) }
+
+    /// Sends one notification, e.g. `"READY=1\nSTATUS=running"`. Errors are ignored, as
+    /// `sd_notify` callers do: the supervisor may be gone.
+    public func send(_ message: String) {
+        var storage = sockaddr_un()
+        storage.sun_family = sa_family_t(AF_UNIX)
+        let length = withUnsafeMutableBytes(of: &storage.sun_path) { raw -> Int in
+            raw.copyBytes(from: address)
+            return MemoryLayout<sa_family_t>.size + address.count
+        }
+        let bytes = Array(message.utf8)
+        _ = withUnsafePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), address, socklen_t(length)) }
+            }
+        }
+    }
+
+    /// The lifecycle hooks that speak this protocol: READY and STATUS once every plugin runs,
+    /// STOPPING at the first trigger, STATUS and EXTEND_TIMEOUT_USEC for each plugin's teardown,
+    /// and WATCHDOG pings at half of `WATCHDOG_USEC` from the control thread.
+    public func observer(watchdogMicroseconds: UInt64?) -> LifecycleObserver {
+        var observer = LifecycleObserver()
+        observer.ready = { count in self.send("READY=1\nSTATUS=running \(count) plugins") }
+        observer.shutdownStarted = { trigger in self.send("STOPPING=1\nSTATUS=stopping: \(trigger)") }
+        observer.teardownStarted = { unit, limit in
+            // A teardown on track must not be killed by systemd's stop timeout: extend it by
+            // this plugin's whole limit plus a second for the host's own bookkeeping.
+            let micros = UInt64(limit.components.seconds) * 1_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000_000) + 1_000_000
+            self.send("STATUS=stopping plugin \(unit)\nEXTEND_TIMEOUT_USEC=\(micros)")
+        }
+        if let watchdogMicroseconds, watchdogMicroseconds > 0 {
+            observer.heartbeat = (.microseconds(Int64(watchdogMicroseconds / 2)), { self.send("WATCHDOG=1") })
+        }
+        return observer
+    }
+
+    /// `WATCHDOG_USEC`, if it is set for this process (`WATCHDOG_PID` unset or ours).
+    public static func watchdogMicroseconds(usec: String?, pid: String?) -> UInt64? {
+        guard let usec, let value = UInt64(usec), value > 0 else { return nil }
+        if let pid, let owner = Int32(pid), owner != getpid() { return nil }
+        return value
+    }
+}
