@@ -17,8 +17,9 @@ final class ChildProcess: Sendable {
     private let buffer = OutputBuffer()
 
     /// Starts `executable` with `arguments`. The environment is the test's, plus `environment`.
-    init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], directory: URL? = nil) throws {
         let process = Process()
+        process.currentDirectoryURL = directory
         process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
