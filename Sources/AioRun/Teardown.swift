@@ -7,6 +7,8 @@ extension LifecycleManager {
         let meta: Logger.Metadata = ["plugin": "\(unit.name)"]
         let progress = TeardownProgress(name: unit.name)
         let started = ContinuousClock.now
+        let progressLog = logProgress(of: unit, progress: progress, since: started)
+        defer { progressLog.cancel() }
         let inTime = await runWithin(deadline: started + unit.shutdownTimeout) {
             await progress.phase(.callbacks) { await unit.runShutdownCallbacks() }
             await progress.phase(.cancel) { unit.cancelTasks() }
@@ -28,6 +30,25 @@ extension LifecycleManager {
         report.total = .now - started
         logger.notice("stopped plugin \(unit.name) in \(report.total.seconds) [\(report.outcome)] (\(report.phaseSummary))", metadata: meta)
         return report
+    }
+}
+
+extension LifecycleManager {
+    /// How often a long teardown says what it is still waiting for.
+    static let progressInterval: Duration = .seconds(5)
+
+    /// Every ``progressInterval`` while `unit`'s teardown lasts, logs its phase, its elapsed time
+    /// against its limit and what it is still waiting for.
+    func logProgress(of unit: UnitScope, progress: TeardownProgress, since started: ContinuousClock.Instant) -> Task<Void, Never> {
+        Task(executorPreference: ControlExecutor.shared) { [logger] in
+            while true {
+                do { try await Task.sleep(for: Self.progressInterval) } catch { return }
+                let waiting = unit.stillRunning().map(\.description).joined(separator: "; ")
+                logger.info(
+                    "still stopping plugin \(unit.name): \(progress.currentPhase?.rawValue ?? "?") phase, \((.now - started).seconds) of \(unit.shutdownTimeout.seconds); waiting for \(waiting.isEmpty ? "nothing" : waiting)",
+                    metadata: ["plugin": "\(unit.name)"])
+            }
+        }
     }
 }
 
@@ -55,6 +76,9 @@ final class TeardownProgress: Sendable {
             state.current = nil
         }
     }
+
+    /// The phase in progress, if any.
+    var currentPhase: UnitTeardownReport.Phase? { state.withLock { $0.current?.phase } }
 
     /// The report so far. With `expired`, the phase in progress is marked as where time ran out.
     func finish(expired: Bool) -> UnitTeardownReport {
