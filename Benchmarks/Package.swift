@@ -1,0 +1,32 @@
+// swift-tools-version:6.1
+// AioRun benchmarks (issue 4): benchmark plugins, loaded by the real aiorun-host, and the raw
+// Swift floor for the same workloads. `Benchmarks/run` builds this package in release and drives it.
+import PackageDescription
+
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let api: Target.Dependency = .product(name: "AioRunPluginAPI", package: "AioRunPluginAPI")
+
+let package = Package(
+    name: "AioRunBenchmarks",
+    products: [
+        // Benchmark plugins: lib<name>.so, loaded by .build-bench/release/aiorun-host.
+        .library(name: "bench-sleepers", type: .dynamic, targets: ["BenchSleepers"]),
+        .library(name: "bench-shields", type: .dynamic, targets: ["BenchShields"]),
+        .library(name: "bench-executor", type: .dynamic, targets: ["BenchExecutor"]),
+        .library(name: "bench-empty", type: .dynamic, targets: ["BenchEmpty"]),
+        // The raw Swift floor: no AioRun in between.
+        .executable(name: "bench-floor", targets: ["BenchFloor"]),
+    ],
+    dependencies: [
+        // As for any out-of-tree plugin: the API as a product of its own package, linked as the
+        // shared libAioRunPluginAPI.so (DESIGN §1).
+        .package(path: "../Sources/AioRunPluginAPI"),
+    ],
+    targets: [
+        .target(name: "BenchSleepers", dependencies: [api], swiftSettings: swift6),
+        .target(name: "BenchShields", dependencies: [api], swiftSettings: swift6),
+        .target(name: "BenchExecutor", dependencies: [api], swiftSettings: swift6),
+        .target(name: "BenchEmpty", dependencies: [api], swiftSettings: swift6),
+        .executableTarget(name: "BenchFloor", swiftSettings: swift6),
+    ]
+)
