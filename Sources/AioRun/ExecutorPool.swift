@@ -1,5 +1,4 @@
 import AioRunPluginAPI
-import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -7,12 +6,14 @@ import Glibc
 
 /// One plugin's pool of real threads for blocking jobs (aiorun's default executor, made strict).
 ///
-/// Threads are created lazily, one each time a job is queued and no thread is idle, up to
-/// `maxWorkers`. They are plain pthreads, not the cooperative pool, so a blocking job never
+/// Threads are created lazily, when a job is queued and no thread is free, up to `maxWorkers`.
+/// Idle threads sleep on a condition variable, and a new job wakes one only when no awake thread
+/// is free to take it. They are plain pthreads, not the cooperative pool, so a blocking job never
 /// starves async work. `drain()` is phase 4 of a plugin's teardown.
 final class ExecutorPool: Sendable {
     /// A job as the pool sees it: what to run, and how to release its caller without running it.
     private struct Job {
+        let id: UInt64
         let label: String
         let queuedAt: ContinuousClock.Instant
         let run: @Sendable () -> Void
@@ -21,34 +22,74 @@ final class ExecutorPool: Sendable {
 
     private struct State {
         var nextID: UInt64 = 0
-        var queued: [UInt64: Job] = [:]
-        var order: [UInt64] = []
+        /// Queued jobs in order; a withdrawn job leaves a `nil` hole.
+        var queue: [Job?] = []
         var head = 0
-        var running: [UInt64: (label: String, since: ContinuousClock.Instant)] = [:]
+        var queued = 0
+        /// What each worker runs now, by worker index.
+        var running: [(label: String, since: ContinuousClock.Instant)?] = []
+        var busy = 0
         var threads: [pthread_t] = []
-        var idle = 0
+        var sleeping = 0
         var alive = 0
         var closed = false
         var exiting = false
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
 
-        var isIdle: Bool { queued.isEmpty && running.isEmpty }
+        var isIdle: Bool { queued == 0 && busy == 0 }
 
-        mutating func popNext() -> (UInt64, Job)? {
-            while head < order.count {
-                let id = order[head]
+        mutating func push(_ job: Job) {
+            queue.append(job)
+            queued += 1
+        }
+
+        mutating func popNext() -> Job? {
+            while head < queue.count {
+                let job = queue[head]
+                queue[head] = nil
                 head += 1
-                if let job = queued.removeValue(forKey: id) {
-                    compactIfNeeded()
-                    return (id, job)
+                if let job {
+                    queued -= 1
+                    compact()
+                    return job
                 }
             }
-            compactIfNeeded()
+            compact()
             return nil
         }
 
+        /// Removes a queued job; `nil` if it already started (or never was queued).
+        mutating func withdraw(_ id: UInt64) -> Job? {
+            for index in head..<queue.count where queue[index]?.id == id {
+                defer { queue[index] = nil }
+                queued -= 1
+                return queue[index]
+            }
+            return nil
+        }
+
+        mutating func removeAllQueued() -> [Job] {
+            defer {
+                queue.removeAll()
+                head = 0
+                queued = 0
+            }
+            return queue[head...].compactMap { $0 }
+        }
+
+        mutating func compact() {
+            if head == queue.count {
+                queue.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head > 4096 && head * 2 > queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+        }
+
         mutating func takeDrainWaiters() -> [CheckedContinuation<Void, Never>] {
+            guard closed && isIdle else { return [] }
             defer { drainWaiters = [] }
             return drainWaiters
         }
@@ -57,24 +98,13 @@ final class ExecutorPool: Sendable {
             defer { exitWaiters = [] }
             return exitWaiters
         }
-
-        mutating func compactIfNeeded() {
-            if head == order.count {
-                order.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head > 4096 && head * 2 > order.count {
-                order.removeFirst(head)
-                head = 0
-            }
-        }
     }
 
     /// The plugin that owns the pool, for thread names and messages.
     let owner: String
     /// The most threads this pool creates.
     let maxWorkers: Int
-    private let state = LockedValue(State())
-    private let wakeups = DispatchSemaphore(value: 0)
+    private let state: ConditionLockedValue<State>
     private let reportLateFailure: @Sendable (String, any Error) -> Void
 
     /// Creates an empty pool; no thread starts until the first job.
@@ -82,6 +112,9 @@ final class ExecutorPool: Sendable {
         self.owner = owner
         self.maxWorkers = max(1, maxWorkers)
         self.reportLateFailure = reportLateFailure
+        var initial = State()
+        initial.running = Array(repeating: nil, count: self.maxWorkers)
+        state = ConditionLockedValue(initial)
     }
 
     /// The default worker count: `min(32, cores + 4)`, as CPython's ThreadPoolExecutor.
@@ -90,112 +123,133 @@ final class ExecutorPool: Sendable {
     }
 
     /// Runs `job` on a pool thread. See `ExecutorPoolHandle.run` for the caller's view.
+    ///
+    /// Calls arrive through the API's protocol, so `T` is never specialized here; the work is
+    /// done by a non-generic core to keep generic metadata look-ups off the per-job path.
     func submit<T: Sendable>(label: String, _ job: @escaping @Sendable () throws -> T) async throws -> T {
-        let handoff = Handoff<T>()
+        let value = try await submitErased(label: label) { try job() }
+        guard let result = value as? T else {
+            throw PoolResultTypeError(label: label, produced: "\(type(of: value))", expected: "\(T.self)")
+        }
+        return result
+    }
+
+    private func submitErased(label: String, _ job: @escaping @Sendable () throws -> any Sendable) async throws -> any Sendable {
+        let handoff = Handoff<any Sendable>()
         let reportLateFailure = self.reportLateFailure
-        let entry = Job(
-            label: label,
-            queuedAt: .now,
-            run: {
-                let result = Result { try job() }
-                if !handoff.deliver(result), case .failure(let error) = result {
-                    reportLateFailure(label, error)
-                }
-            },
-            refuse: { handoff.deliver(.failure($0)) }
-        )
-        let id: UInt64? = try enqueue(entry)
+        let id = try enqueue(label: label, run: {
+            let result = Result { try job() }
+            if !handoff.deliver(result), case .failure(let error) = result {
+                reportLateFailure(label, error)
+            }
+        }, refuse: { handoff.deliver(.failure($0)) })
         return try await withTaskCancellationHandler {
-            try await handoff.wait()
+            try await handoff.waitIgnoringCancellation()
         } onCancel: {
-            if let id { self.withdraw(id) }
+            self.withdraw(id)
             handoff.cancel()
         }
     }
 
-    /// Queues a job, starting a thread if none is idle. Throws once the pool is closed.
-    private func enqueue(_ job: Job) throws -> UInt64 {
-        let (id, startThread) = try state.withLock { state -> (UInt64, Bool) in
+    /// Queues a job; wakes a sleeping thread, or starts one, only when no awake thread is free
+    /// to take it. Throws once the pool is closed.
+    private func enqueue(label: String, run: @escaping @Sendable () -> Void, refuse: @escaping @Sendable (any Error) -> Void) throws -> UInt64 {
+        let (id, wake, start) = try state.withLock { state -> (UInt64, Bool, Int?) in
             guard !state.closed else {
-                throw AioRunAPIError.executorClosed(plugin: owner, job: job.label)
+                throw AioRunAPIError.executorClosed(plugin: owner, job: label)
             }
             state.nextID += 1
-            let id = state.nextID
-            state.queued[id] = job
-            state.order.append(id)
-            var start = false
-            if state.queued.count > state.idle && state.alive < maxWorkers {
-                state.alive += 1
-                state.idle += 1
-                start = true
-            }
-            return (id, start)
+            state.push(Job(id: state.nextID, label: label, queuedAt: .now, run: run, refuse: refuse))
+            let awakeAndFree = state.alive - state.sleeping - state.busy
+            guard state.queued > awakeAndFree else { return (state.nextID, false, nil) }
+            if state.sleeping > 0 { return (state.nextID, true, nil) }
+            guard state.alive < maxWorkers else { return (state.nextID, false, nil) }
+            state.alive += 1
+            return (state.nextID, false, state.alive - 1)
         }
-        if startThread { spawnWorker() }
-        wakeups.signal()
+        if wake { state.signal() }
+        if let start { spawnWorker(index: start) }
         return id
     }
 
     /// Removes a queued job whose caller was cancelled, so that it never starts.
     private func withdraw(_ id: UInt64) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard state.queued.removeValue(forKey: id) != nil else { return [] }
-            return state.closed && state.isIdle ? state.takeDrainWaiters() : []
+            guard state.withdraw(id) != nil else { return [] }
+            return state.takeDrainWaiters()
         }
         waiters.forEach { $0.resume() }
     }
 
-    private func spawnWorker() {
-        let box = Unmanaged.passRetained(WorkerStart(pool: self))
+    private func spawnWorker(index: Int) {
+        let box = Unmanaged.passRetained(WorkerStart(pool: self, index: index))
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { raw in
             let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
-            start.pool.workerLoop()
+            start.pool.workerLoop(index: start.index)
             return nil
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            state.withLock { state in
-                state.alive -= 1
-                state.idle -= 1
-            }
+            state.withLock { $0.alive -= 1 }
             reportLateFailure("thread start", PoolThreadError(code: rc))
             return
         }
         state.withLock { $0.threads.append(thread) }
     }
 
-    private func workerLoop() {
+    private func workerLoop(index: Int) {
         ThreadName.set(ExecutorPool.threadName)
+        enum Step { case run(Job), exit([CheckedContinuation<Void, Never>]), yield, sleep }
+        var idleRounds = 0
+        state.lock()
         while true {
-            wakeups.wait()
-            enum Step { case run(UInt64, Job), exit, sleep }
-            let step = state.withLock { state -> Step in
-                if let (id, job) = state.popNext() {
-                    state.idle -= 1
-                    state.running[id] = (job.label, .now)
-                    return .run(id, job)
+            let step = state.locked { state -> Step in
+                if let job = state.popNext() {
+                    state.running[index] = (job.label, .now)
+                    state.busy += 1
+                    return .run(job)
                 }
-                return state.exiting ? .exit : .sleep
+                guard state.exiting else {
+                    // Under a stream of short jobs the next one usually arrives within
+                    // microseconds: yield the core a few times before paying for a sleep and
+                    // a futex wake-up per job.
+                    if idleRounds < ExecutorPool.yieldsBeforeSleep { return .yield }
+                    state.sleeping += 1
+                    return .sleep
+                }
+                state.alive -= 1
+                return .exit(state.alive == 0 ? state.takeExitWaiters() : [])
             }
             switch step {
+            case .yield:
+                idleRounds += 1
+                state.unlock()
+                sched_yield()
+                state.lock()
             case .sleep:
-                continue
-            case .exit:
-                let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                    state.alive -= 1
-                    return state.alive == 0 ? state.takeExitWaiters() : []
-                }
+                idleRounds = 0
+                state.wait()
+                state.locked { $0.sleeping -= 1 }
+            case .exit(let waiters):
+                state.unlock()
                 waiters.forEach { $0.resume() }
                 return
-            case .run(let id, let job):
+            case .run(let job):
+                idleRounds = 0
+                state.unlock()
                 job.run()
-                let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                    state.running[id] = nil
-                    state.idle += 1
-                    return state.closed && state.isIdle ? state.takeDrainWaiters() : []
+                state.lock()
+                let waiters = state.locked { state -> [CheckedContinuation<Void, Never>] in
+                    state.running[index] = nil
+                    state.busy -= 1
+                    return state.takeDrainWaiters()
                 }
-                waiters.forEach { $0.resume() }
+                if !waiters.isEmpty {
+                    state.unlock()
+                    waiters.forEach { $0.resume() }
+                    state.lock()
+                }
             }
         }
     }
@@ -216,13 +270,12 @@ final class ExecutorPool: Sendable {
     }
 
     private func stopThreads() async {
-        let (count, threads) = state.withLock { state -> (Int, [pthread_t]) in
+        let threads = state.withLock { state -> [pthread_t] in
             state.exiting = true
-            let threads = state.threads
-            state.threads = []
-            return (state.alive, threads)
+            defer { state.threads = [] }
+            return state.threads
         }
-        for _ in 0..<count { wakeups.signal() }
+        state.broadcast()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
                 if state.alive == 0 { return true }
@@ -242,22 +295,22 @@ final class ExecutorPool: Sendable {
         let refused = state.withLock { state -> [Job] in
             state.closed = true
             state.exiting = true
-            let jobs = Array(state.queued.values)
-            state.queued.removeAll()
-            return jobs
+            return state.removeAllQueued()
         }
         refused.forEach { $0.refuse(CancellationError()) }
-        let alive = state.withLock { $0.alive }
-        for _ in 0..<alive { wakeups.signal() }
+        state.broadcast()
     }
 
     /// Queued and running jobs with their ages, for time-limit reports.
     func snapshot(now: ContinuousClock.Instant) -> [RunningWork] {
         state.withLock { state in
-            state.running.values.map { RunningWork(kind: .job, label: $0.label, age: now - $0.since) }
-                + state.queued.values.map { RunningWork(kind: .queuedJob, label: $0.label, age: now - $0.queuedAt) }
+            state.running.compactMap { $0 }.map { RunningWork(kind: .job, label: $0.label, age: now - $0.since) }
+                + state.queue[state.head...].compactMap { $0 }.map { RunningWork(kind: .queuedJob, label: $0.label, age: now - $0.queuedAt) }
         }
     }
+
+    /// How often an idle worker yields its core, re-checking the queue, before it sleeps.
+    static let yieldsBeforeSleep = 16
 
     /// The name every pool thread carries (`/proc/self/task/*/comm`).
     static let threadName = "aiorun-pool"
@@ -266,10 +319,23 @@ final class ExecutorPool: Sendable {
     var liveThreads: Int { state.withLock { $0.alive } }
 }
 
-/// Carries the pool into a new pthread.
+/// Carries the pool and the worker's index into a new pthread.
 private final class WorkerStart: Sendable {
     let pool: ExecutorPool
-    init(pool: ExecutorPool) { self.pool = pool }
+    let index: Int
+    init(pool: ExecutorPool, index: Int) {
+        self.pool = pool
+        self.index = index
+    }
+}
+
+/// A job's result did not come back as the type its caller awaits. Not expected to happen: the
+/// pool hands back exactly what the job returned.
+struct PoolResultTypeError: Error, CustomStringConvertible {
+    let label: String
+    let produced: String
+    let expected: String
+    var description: String { "executor job \(label) produced a \(produced), expected \(expected)" }
 }
 
 /// `pthread_create` failed.

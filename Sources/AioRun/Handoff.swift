@@ -19,24 +19,30 @@ final class Handoff<Value: Sendable>: Sendable {
     /// waiter gets `CancellationError` at once.
     func wait() async throws -> Value {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
-                let early: Result<Value, any Error>? = state.withLock { state in
-                    switch state {
-                    case .empty:
-                        state = .waiting(continuation)
-                        return nil
-                    case .ready(let result):
-                        state = .done
-                        return result
-                    case .cancelled, .done, .waiting:
-                        state = .done
-                        return .failure(CancellationError())
-                    }
-                }
-                if let early { continuation.resume(with: early) }
-            }
+            try await waitIgnoringCancellation()
         } onCancel: {
             cancel()
+        }
+    }
+
+    /// Waits for the result without a cancellation handler of its own: for callers that already
+    /// have one that calls `cancel()`.
+    func waitIgnoringCancellation() async throws -> Value {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+            let early: Result<Value, any Error>? = state.withLock { state in
+                switch state {
+                case .empty:
+                    state = .waiting(continuation)
+                    return nil
+                case .ready(let result):
+                    state = .done
+                    return result
+                case .cancelled, .done, .waiting:
+                    state = .done
+                    return .failure(CancellationError())
+                }
+            }
+            if let early { continuation.resume(with: early) }
         }
     }
 

@@ -83,7 +83,7 @@ public final class LifecycleManager: Sendable {
             logger.warning("shutdown requested before any plugin started (\(early)); starting none")
         } else {
             for (unit, main) in mains {
-                unit.scope.spawn(label: "run()", operation: main)
+                unit.scope.spawn(label: "run()", fromControlThread: true, operation: main)
             }
             logger.notice("ready: \(mains.count) plugins running")
             options.observer.ready(mains.count)

@@ -34,3 +34,64 @@ final class LockedValue<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+/// A value behind a pthread mutex with a condition variable, for threads that sleep until the
+/// value changes (the executor pool's workers).
+///
+/// Waiting happens between accesses, never inside one: a worker holds the lock with `lock()`,
+/// reads and writes the value through short `locked` calls, and calls `wait()` (which releases
+/// and re-acquires the mutex) between them.
+final class ConditionLockedValue<Value>: @unchecked Sendable {
+    // Why this is safe: `value` is read and written only inside `withLock`, or inside `locked`
+    // which callers use only between their own `lock()` and `unlock()`. Both hold `mutex`, so
+    // every access is serialized. `mutex` and `condition` live in their own heap allocations,
+    // made once in `init` and freed in `deinit`, so they never move while in use.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        condition = .allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` with exclusive access to the value.
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+
+    /// Takes the lock; pair with `unlock()`.
+    func lock() { pthread_mutex_lock(mutex) }
+
+    /// Releases the lock taken with `lock()`.
+    func unlock() { pthread_mutex_unlock(mutex) }
+
+    /// Accesses the value; the caller must hold the lock (between `lock()` and `unlock()`).
+    func locked<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        try body(&value)
+    }
+
+    /// Sleeps until signalled; the caller must hold the lock, which is released while sleeping
+    /// and held again on return. Wakeups may be spurious: re-check the value.
+    func wait() { pthread_cond_wait(condition, mutex) }
+
+    /// Wakes one sleeping thread.
+    func signal() { pthread_cond_signal(condition) }
+
+    /// Wakes every sleeping thread.
+    func broadcast() { pthread_cond_broadcast(condition) }
+}

@@ -75,24 +75,35 @@ final class UnitScope: LifecycleScope {
     // MARK: - LifecycleScope
 
     func spawn(label: String, operation: @escaping @Sendable () async throws -> Void) {
+        spawn(label: label, fromControlThread: false, operation: operation)
+    }
+
+    /// Starts a tracked task. From plugin code the task simply inherits the caller's task-locals
+    /// (the context is bound only when it is not already current). From the manager's control
+    /// thread (`run()`), the task is detached, so it runs on the cooperative pool with no
+    /// executor preference.
+    func spawn(label: String, fromControlThread: Bool, operation: @escaping @Sendable () async throws -> Void) {
         let refused = state.withLock { state -> Bool in
             guard state.phase < .stopped else { return true }
             state.nextID += 1
             let id = state.nextID
-            let context = state.context
-            // Plugin code runs on the cooperative pool, even when the manager (on its control
-            // thread) starts it.
-            let task = Task(executorPreference: globalConcurrentExecutor) {
-                await PluginContext.$current.withValue(context) {
-                    do {
+            let bind = PluginContext.current !== state.context ? state.context : nil
+            let body: @Sendable () async -> Void = {
+                do {
+                    if let bind {
+                        try await PluginContext.$current.withValue(bind) { try await operation() }
+                    } else {
                         try await operation()
-                    } catch is CancellationError {
-                    } catch {
-                        self.events.unhandled(self.name, "task \"\(label)\"", error)
                     }
+                } catch is CancellationError {
+                } catch {
+                    self.events.unhandled(self.name, "task \"\(label)\"", error)
                 }
                 self.finish(task: id)
             }
+            // Detached from the control thread: no executor preference to inherit or pay for, so
+            // the plugin's tasks run on the cooperative pool like any other.
+            let task = fromControlThread ? Task.detached(operation: body) : Task(operation: body)
             if state.phase >= .cancelling { task.cancel() }
             state.tasks[id] = Tracked(label: label, since: .now, task: task)
             return false
@@ -115,10 +126,17 @@ final class UnitScope: LifecycleScope {
         if late {
             events.warn(name, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
         }
-        Task(executorPreference: globalConcurrentExecutor) {
+        let bind = PluginContext.current !== context ? context : nil
+        // Unstructured, so the caller's cancellation never reaches it; it inherits the caller's
+        // task-locals (and executor preference: shields are started from plugin code).
+        Task {
             let result: Result<T, any Error>
             do {
-                result = .success(try await PluginContext.$current.withValue(context) { try await operation() })
+                if let bind {
+                    result = .success(try await PluginContext.$current.withValue(bind) { try await operation() })
+                } else {
+                    result = .success(try await operation())
+                }
             } catch {
                 result = .failure(error)
             }
@@ -190,7 +208,7 @@ final class UnitScope: LifecycleScope {
             }
             guard let next else { return }
             // Plugin code runs on the cooperative pool, never on the control thread.
-            let callback = Task(executorPreference: globalConcurrentExecutor) {
+            let callback = Task.detached {
                 try await PluginContext.$current.withValue(next.context) { try await next.run() }
             }
             do {
