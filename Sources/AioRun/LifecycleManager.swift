@@ -33,6 +33,9 @@ public final class LifecycleManager: Sendable {
         }
     }
 
+    /// The shutdown trigger, if one has fired already (for example while plugins load).
+    public var shutdownRequested: ShutdownTrigger? { latch.fired }
+
     /// Registers a unit (a plugin instance, or the `run {}` program) in load order.
     ///
     /// - Parameters:

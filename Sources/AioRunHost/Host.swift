@@ -31,23 +31,52 @@ public enum Host {
         }
         let manager = await LifecycleManager(options: options, logger: logger)
 
+        // Plugin code runs while loading (library initializers, the entry, the plugins'
+        // initializers): run it off the control thread, so that a signal that arrives meanwhile is
+        // seen at once and a second one still forces the exit.
+        let prepared = await Task.detached {
+            prepare(configuration, manager: manager, logger: logger)
+        }.value
+        let (loaded, mains): ([LoadedPlugin], [(unit: ManagedUnit, main: @Sendable () async throws -> Void)])
+        switch prepared {
+        case .failure(let error):
+            return reject(error, format: format)
+        case .success(let result):
+            (loaded, mains) = result
+        }
+
+        if configuration.mode != .run {
+            describe(loaded, detailed: configuration.mode == .inspect)
+            return AioRunExitCode.clean
+        }
+        let report = await manager.run(mains)
+        return report.exitCode
+    }
+
+    /// Loads and checks every plugin (DESIGN §3), checks `--set` targets, then creates the
+    /// plugins in load order; stops creating once a shutdown was requested meanwhile.
+    static func prepare(
+        _ configuration: HostConfiguration, manager: LifecycleManager, logger: Logger
+    ) -> Result<([LoadedPlugin], [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]), any Error> {
         let loaded: [LoadedPlugin]
         do {
             try APISelfCheck.verify()
             loaded = try loadAll(configuration.plugins, allowInsecure: configuration.allowInsecurePlugins)
         } catch {
-            return reject(error, format: format)
+            return .failure(error)
         }
         let names = Set(loaded.map(\.name))
         if let unknown = configuration.settings.keys.sorted().first(where: { !names.contains($0) }) {
-            HostLogHandler.writeError(
-                "--set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(loaded.map(\.name).joined(separator: ", ")))",
-                format: format)
-            return AioRunExitCode.usage
+            return .failure(HostUsageError(
+                "--set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(loaded.map(\.name).joined(separator: ", ")))"))
         }
 
         var mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] = []
         for plugin in loaded {
+            if let trigger = manager.shutdownRequested {
+                logger.warning("shutdown requested while loading (\(trigger)); not creating \(plugin.name) or any later plugin")
+                break
+            }
             let values = plugin.argument.config.merging(configuration.settings[plugin.name] ?? [:]) { _, cli in cli }
             let unit = manager.addUnit(
                 name: plugin.name, config: PluginConfig(values),
@@ -57,16 +86,10 @@ public enum Host {
                 mains.append((unit, { try await instance.run() }))
                 logger.info("loaded plugin \(plugin.name) from \(plugin.path) (ABI \(plugin.descriptor.abi), API \(plugin.descriptor.apiVersion))")
             } catch {
-                return reject(PluginLoadError(path: plugin.path, step: .create, reason: "the plugin's initializer threw: \(error)"), format: format)
+                return .failure(PluginLoadError(path: plugin.path, step: .create, reason: "the plugin's initializer threw: \(error)"))
             }
         }
-
-        if configuration.mode != .run {
-            describe(loaded, detailed: configuration.mode == .inspect)
-            return AioRunExitCode.clean
-        }
-        let report = await manager.run(mains)
-        return report.exitCode
+        return .success((loaded, mains))
     }
 
     /// `--check` / `--inspect`: one line per plugin that passed every check, on stdout.
@@ -117,6 +140,10 @@ public enum Host {
     }
 
     private static func reject(_ error: any Error, format: LogFormat) -> Int32 {
+        if let error = error as? HostUsageError {
+            HostLogHandler.writeError(error.description, format: format)
+            return AioRunExitCode.usage
+        }
         if let error = error as? PluginLoadError, let usage = error.usage {
             HostLogHandler.writeError("\(usage): plugin \(error.path): \(error.reason)", format: format)
             return AioRunExitCode.usage

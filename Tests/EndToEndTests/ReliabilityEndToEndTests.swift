@@ -56,6 +56,21 @@ final class ReliabilityEndToEndTests: XCTestCase {
         print("SIGTERM before ready: exit codes \(codes.sorted { $0.key < $1.key })")
     }
 
+    /// A signal while plugins are still being created is kept: no plugin's run() is entered, and
+    /// the host shuts down cleanly with 0.
+    func testSignalWhilePluginsLoadStartsNothingAndExitsZero() throws {
+        let host = try ChildProcess.host([
+            Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.init-delay-ms=1500",
+        ])
+        try host.waitForLine(containing: "faulty initializing", within: .seconds(30))
+        host.send(SIGTERM)
+        let exit = try host.waitForExit(within: .seconds(20))
+        XCTAssertEqual(exit.code, 0, host.transcript)
+        XCTAssertNotNil(host.index(of: "shutdown requested before any plugin started (SIGTERM); starting none"), host.transcript)
+        XCTAssertNil(host.index(of: "ready:"), host.transcript)
+        XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
+    }
+
     /// 100 runs of the journal plugin, each stopped by SIGTERM at a random moment: every
     /// acknowledged record is in the file, every line is complete, the numbers are consecutive
     /// from 1, and the host exits 0.

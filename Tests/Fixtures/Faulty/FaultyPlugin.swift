@@ -18,6 +18,8 @@ import Glibc
 /// - `job-throws`: a tracked task awaits an executor job that throws, and does not catch it.
 /// - `init-throws`: the initializer throws.
 /// - `quiet` (default): does nothing but log "faulty ready".
+/// With `init-delay-ms`, the initializer logs `faulty initializing` and blocks that long first
+/// (to send signals while plugins load).
 /// Its name is `faulty` unless `AIORUN_FAULTY_NAME` says otherwise (to test name checks).
 final class FaultyPlugin: AioRunPlugin {
     struct Failure: Error, CustomStringConvertible {
@@ -33,6 +35,12 @@ final class FaultyPlugin: AioRunPlugin {
         mode = context.config.string("mode", default: "quiet")
         delay = .milliseconds(try context.config.int("delay-ms", default: 100, in: 0...3_600_000))
         if mode == "init-throws" { throw Failure(description: "faulty refuses to start (mode=init-throws)") }
+        let initDelay = try context.config.int("init-delay-ms", default: 0, in: 0...600_000)
+        if initDelay > 0 {
+            context.log.info("faulty initializing")
+            var pause = timespec(tv_sec: initDelay / 1000, tv_nsec: (initDelay % 1000) * 1_000_000)
+            nanosleep(&pause, nil)
+        }
     }
 
     func run() async throws {
