@@ -95,7 +95,7 @@ func runWithin(
     deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void
 ) async -> Bool {
     let gate = Handoff<Bool>()
-    let work = Task(executorPreference: ControlExecutor.shared) {
+    Task(executorPreference: ControlExecutor.shared) {
         await body()
         gate.deliver(.success(true))
     }
@@ -105,6 +105,5 @@ func runWithin(
     }
     let finished = (try? await gate.wait()) ?? false
     timer.cancel()
-    _ = work
     return finished
 }

@@ -17,14 +17,11 @@ final class LockedValue<Value>: @unchecked Sendable {
 
     init(_ value: Value) {
         self.value = value
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
+        mutex = PthreadMutex.make()
     }
 
     deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        PthreadMutex.destroy(mutex)
     }
 
     /// Runs `body` with exclusive access to the value.
@@ -52,9 +49,7 @@ final class ConditionLockedValue<Value>: @unchecked Sendable {
 
     init(_ value: Value) {
         self.value = value
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
+        mutex = PthreadMutex.make()
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         pthread_cond_init(condition, nil)
@@ -63,8 +58,7 @@ final class ConditionLockedValue<Value>: @unchecked Sendable {
     deinit {
         pthread_cond_destroy(condition)
         condition.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        PthreadMutex.destroy(mutex)
     }
 
     /// Runs `body` with exclusive access to the value.
@@ -94,4 +88,22 @@ final class ConditionLockedValue<Value>: @unchecked Sendable {
 
     /// Wakes every sleeping thread.
     func broadcast() { pthread_cond_broadcast(condition) }
+}
+
+/// Heap-allocated pthread mutexes: a mutex must not move while in use, so it never lives inline
+/// in a Swift value.
+enum PthreadMutex {
+    /// A new, initialized mutex; free it with `destroy`.
+    static func make() -> UnsafeMutablePointer<pthread_mutex_t> {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }
+
+    /// Destroys and frees a mutex made by `make`.
+    static func destroy(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Demangles Swift symbol names inside loader messages, so that "undefined symbol: $s4Demo..."
 /// reads as the Swift declaration.
 enum SymbolNames {
@@ -13,7 +17,7 @@ enum SymbolNames {
         guard name.hasPrefix("$s") || name.hasPrefix("_$s") || name.hasPrefix("$S") else { return nil }
         return name.withCString { pointer -> String? in
             guard let result = swiftDemangle(pointer, name.utf8.count, nil, nil, 0) else { return nil }
-            defer { result.deallocate() }
+            defer { free(result) }  // swift_demangle returns malloc'd memory
             return String(cString: result)
         }
     }
