@@ -160,7 +160,10 @@ final class UnitScope: LifecycleScope {
         Task {
             do {
                 _ = try await self.shield(label: "late onShutdown \"\(label)\"") { try await callback() }
-            } catch {}
+            } catch is CancellationError {
+            } catch {
+                self.events.unhandled(self.name, "onShutdown \"\(label)\" (registered after teardown began)", error)
+            }
         }
     }
 
