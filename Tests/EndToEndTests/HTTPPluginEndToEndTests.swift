@@ -135,7 +135,7 @@ final class HTTPPluginEndToEndTests: XCTestCase {
     /// gets a complete 200, including the ones in flight at the signal. Requests that got a TCP
     /// connection from the kernel but were not yet read when their server quiesced are reset by
     /// NIO/Hummingbird's graceful shutdown; they are counted and printed, not asserted (see
-    /// docs/server-plugins.md, "What the drain does not cover").
+    /// examples/HTTPPlugin/SERVER-PLUGINS.md, "What the drain does not cover").
     func testUnderLoadNothingAcceptedIsLost() throws {
         let library = try HTTPPluginLibrary.path()
         let (portA, portB) = try FreePorts.two()
