@@ -30,7 +30,11 @@ final class ExecutorPool: Sendable {
         var running: [(label: String, since: ContinuousClock.Instant)?] = []
         var busy = 0
         var threads: [pthread_t] = []
+        /// Worker slots not in use; a new worker takes one.
+        var freeSlots: [Int] = []
         var sleeping = 0
+        /// Sleepers already signalled but not yet awake: they must not be signalled again.
+        var pendingWakes = 0
         var alive = 0
         var closed = false
         var exiting = false
@@ -105,15 +109,17 @@ final class ExecutorPool: Sendable {
     /// The most threads this pool creates.
     let maxWorkers: Int
     private let state: ConditionLockedValue<State>
-    private let reportLateFailure: @Sendable (String, any Error) -> Void
+    private let reportFailure: @Sendable (String, any Error) -> Void
 
-    /// Creates an empty pool; no thread starts until the first job.
-    init(owner: String, maxWorkers: Int, reportLateFailure: @escaping @Sendable (String, any Error) -> Void) {
+    /// Creates an empty pool; no thread starts until the first job. `reportFailure` receives
+    /// errors no caller will see: what failed, and the error.
+    init(owner: String, maxWorkers: Int, reportFailure: @escaping @Sendable (String, any Error) -> Void) {
         self.owner = owner
         self.maxWorkers = max(1, maxWorkers)
-        self.reportLateFailure = reportLateFailure
+        self.reportFailure = reportFailure
         var initial = State()
         initial.running = Array(repeating: nil, count: self.maxWorkers)
+        initial.freeSlots = Array((0..<self.maxWorkers).reversed())
         state = ConditionLockedValue(initial)
     }
 
@@ -136,11 +142,11 @@ final class ExecutorPool: Sendable {
 
     private func submitErased(label: String, _ job: @escaping @Sendable () throws -> any Sendable) async throws -> any Sendable {
         let handoff = Handoff<any Sendable>()
-        let reportLateFailure = self.reportLateFailure
+        let reportFailure = self.reportFailure
         let id = try enqueue(label: label, run: {
             let result = Result { try job() }
             if !handoff.deliver(result), case .failure(let error) = result {
-                reportLateFailure(label, error)
+                reportFailure("executor job \"\(label)\" (its caller had gone)", error)
             }
         }, refuse: { handoff.deliver(.failure($0)) })
         return try await withTaskCancellationHandler {
@@ -160,12 +166,16 @@ final class ExecutorPool: Sendable {
             }
             state.nextID += 1
             state.push(Job(id: state.nextID, label: label, queuedAt: .now, run: run, refuse: refuse))
-            let awakeAndFree = state.alive - state.sleeping - state.busy
+            // Awake and free: not asleep (or already woken) and not running a job.
+            let awakeAndFree = state.alive - (state.sleeping - state.pendingWakes) - state.busy
             guard state.queued > awakeAndFree else { return (state.nextID, false, nil) }
-            if state.sleeping > 0 { return (state.nextID, true, nil) }
-            guard state.alive < maxWorkers else { return (state.nextID, false, nil) }
+            if state.sleeping - state.pendingWakes > 0 {
+                state.pendingWakes += 1
+                return (state.nextID, true, nil)
+            }
+            guard state.alive < maxWorkers, let slot = state.freeSlots.popLast() else { return (state.nextID, false, nil) }
             state.alive += 1
-            return (state.nextID, false, state.alive - 1)
+            return (state.nextID, false, slot)
         }
         if wake { state.signal() }
         if let start { spawnWorker(index: start) }
@@ -191,15 +201,23 @@ final class ExecutorPool: Sendable {
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            state.withLock { $0.alive -= 1 }
-            reportLateFailure("thread start", PoolThreadError(code: rc))
-            return
+            // With no worker left, nothing would ever run the queue: refuse it now.
+            let stranded = state.withLock { state -> [Job] in
+                state.alive -= 1
+                state.freeSlots.append(index)
+                return state.alive == 0 ? state.removeAllQueued() : []
+            }
+            let error = PoolThreadError(code: rc)
+            stranded.forEach { $0.refuse(error) }
+            reportFailure("starting an executor thread", error)
         }
-        state.withLock { $0.threads.append(thread) }
     }
 
     private func workerLoop(index: Int) {
         ThreadName.set(ExecutorPool.threadName)
+        // Recorded by the thread itself, under the lock, so `stopThreads` sees every thread
+        // whose exit it waits for.
+        state.withLock { $0.threads.append(pthread_self()) }
         enum Step { case run(Job), exit([CheckedContinuation<Void, Never>]), yield, sleep }
         var idleRounds = 0
         state.lock()
@@ -219,6 +237,7 @@ final class ExecutorPool: Sendable {
                     return .sleep
                 }
                 state.alive -= 1
+                state.freeSlots.append(index)
                 return .exit(state.alive == 0 ? state.takeExitWaiters() : [])
             }
             switch step {
@@ -230,7 +249,10 @@ final class ExecutorPool: Sendable {
             case .sleep:
                 idleRounds = 0
                 state.wait()
-                state.locked { $0.sleeping -= 1 }
+                state.locked { state in
+                    state.sleeping -= 1
+                    if state.pendingWakes > 0 { state.pendingWakes -= 1 }
+                }
             case .exit(let waiters):
                 state.unlock()
                 waiters.forEach { $0.resume() }
@@ -270,11 +292,7 @@ final class ExecutorPool: Sendable {
     }
 
     private func stopThreads() async {
-        let threads = state.withLock { state -> [pthread_t] in
-            state.exiting = true
-            defer { state.threads = [] }
-            return state.threads
-        }
+        state.withLock { $0.exiting = true }
         state.broadcast()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
@@ -284,7 +302,12 @@ final class ExecutorPool: Sendable {
             }
             if done { continuation.resume() }
         }
-        // Every worker has left its loop, so these joins return at once.
+        // Every worker has left its loop (and recorded itself before), so these joins return
+        // at once.
+        let threads = state.withLock { state -> [pthread_t] in
+            defer { state.threads = [] }
+            return state.threads
+        }
         for thread in threads { pthread_join(thread, nil) }
     }
 

@@ -6,13 +6,14 @@ import Glibc
 ///
 /// The exit happens on the control thread too, so that a plugin blocking every thread of the
 /// cooperative pool cannot delay the exit of a host that has finished its shutdown. Buffered
-/// C stdio output is flushed first.
+/// C stdio output is flushed first; then `_exit`, not `exit`: abandoned plugin threads may still
+/// be running, and atexit handlers and library destructors must not race them.
 public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
     let code = await withTaskExecutorPreference(ControlExecutor.shared) { () async -> Int32 in
         let code = await body()
         fflush(nil)
-        exit(code)
+        _exit(code)
     }
     // Not reached: the closure above exits on the control thread.
-    exit(code)
+    _exit(code)
 }

@@ -11,14 +11,15 @@ extension LifecycleManager {
         defer { progressLog.cancel() }
         let inTime = await runWithin(deadline: started + unit.shutdownTimeout) {
             await progress.phase(.callbacks) { await unit.runShutdownCallbacks() }
-            await progress.phase(.cancel) { unit.cancelTasks() }
+            // Cancellation handlers are plugin code and run on the cancelling thread.
+            await progress.phase(.cancel) { await OwnThread.run("aiorun-cancel") { unit.cancelTasks() } }
             await progress.phase(.wait) { await unit.waitForTasksAndShields() }
             await progress.phase(.drain) { await unit.drainExecutor() }
         }
         var report = progress.finish(expired: !inTime)
         if !inTime {
             report.abandoned = unit.stillRunning()
-            unit.cancelTasks()
+            OwnThread.start("aiorun-cancel") { unit.cancelTasks() }
             unit.pool.abandon()
             let phase = report.expiredIn?.rawValue ?? "?"
             let culprits = report.abandoned.map(\.description).joined(separator: "; ")

@@ -2,7 +2,7 @@ import AioRunPluginAPI
 
 /// How far a unit's teardown has gone. Work started in a later phase is treated accordingly.
 enum UnitPhase: Int, Comparable, Sendable {
-    case running, callbacks, cancelling, stopped
+    case running, callbacks, callbacksDone, cancelling, stopped
     static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
@@ -57,8 +57,8 @@ final class UnitScope: LifecycleScope {
         self.name = name
         self.shutdownTimeout = shutdownTimeout
         self.events = events
-        self.pool = ExecutorPool(owner: name, maxWorkers: executorWorkers) { label, error in
-            events.unhandled(name, "executor job \"\(label)\" (its caller had gone)", error)
+        self.pool = ExecutorPool(owner: name, maxWorkers: executorWorkers) { what, error in
+            events.unhandled(name, what, error)
         }
     }
 
@@ -83,8 +83,9 @@ final class UnitScope: LifecycleScope {
     /// thread (`run()`), the task is detached, so it runs on the cooperative pool with no
     /// executor preference.
     func spawn(label: String, fromControlThread: Bool, operation: @escaping @Sendable () async throws -> Void) {
-        let refused = state.withLock { state -> Bool in
-            guard state.phase < .stopped else { return true }
+        enum Outcome { case refused, started, startedAfterCancel(Task<Void, Never>) }
+        let outcome = state.withLock { state -> Outcome in
+            guard state.phase < .stopped else { return .refused }
             state.nextID += 1
             let id = state.nextID
             let bind = PluginContext.current !== state.context ? state.context : nil
@@ -104,12 +105,17 @@ final class UnitScope: LifecycleScope {
             // Detached from the control thread: no executor preference to inherit or pay for, so
             // the plugin's tasks run on the cooperative pool like any other.
             let task = fromControlThread ? Task.detached(operation: body) : Task(operation: body)
-            if state.phase >= .cancelling { task.cancel() }
             state.tasks[id] = Tracked(label: label, since: .now, task: task)
-            return false
+            return state.phase >= .cancelling ? .startedAfterCancel(task) : .started
         }
-        if refused {
+        switch outcome {
+        case .refused:
             events.warn(name, "task \"\(label)\" was not started: the plugin has already stopped")
+        case .startedAfterCancel(let task):
+            // Outside the lock: cancelling runs the task's handlers, which may call back in.
+            task.cancel()
+        case .started:
+            break
         }
     }
 
@@ -203,6 +209,9 @@ final class UnitScope: LifecycleScope {
             let next = state.withLock { state -> (label: String, run: @Sendable () async throws -> Void, context: PluginContext?)? in
                 guard !state.callbacks.isEmpty else {
                     state.runningCallback = nil
+                    // From now on a new callback takes the late path (run at once, shielded)
+                    // instead of waiting in a list nobody reads any more.
+                    state.phase = max(state.phase, .callbacksDone)
                     return nil
                 }
                 let callback = state.callbacks.removeFirst()

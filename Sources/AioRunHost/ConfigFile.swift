@@ -183,6 +183,9 @@ public struct ConfigFile: Sendable {
         while true {
             let count = fread(&buffer, 1, buffer.count, file)
             if count > 0 { bytes += buffer[0..<count] }
+            if ferror(file) != 0 {
+                throw HostUsageError("--config \(path): cannot read it: \(String(cString: strerror(errno)))")
+            }
             if count < buffer.count { break }
             if bytes.count > 16 << 20 { throw HostUsageError("--config \(path): larger than 16 MiB") }
         }

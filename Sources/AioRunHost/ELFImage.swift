@@ -20,15 +20,21 @@ struct ELFImage {
             return nil
         }
         self.bytes = bytes
+        // Every offset and size read from the file is checked against the file's size before it
+        // is used in arithmetic: a crafted header must give "no symbols", never a trap.
         var sections: [(Int, Int, Int, Int, Int)] = []
-        if let table = Self.u64(bytes, 0x28), let entrySize = Self.u16(bytes, 0x3A), let count = Self.u16(bytes, 0x3C), entrySize >= 64 {
+        if let table = Self.u64(bytes, 0x28), table <= bytes.count, let entrySize = Self.u16(bytes, 0x3A),
+            let count = Self.u16(bytes, 0x3C), entrySize >= 64
+        {
             for index in 0..<count {
-                let base = table + index * entrySize
+                let base = table + index * entrySize  // ≤ 1 GiB + 65535 × 65535: no overflow
                 guard let type = Self.u32(bytes, base + 4), let offset = Self.u64(bytes, base + 0x18),
                     let size = Self.u64(bytes, base + 0x20), let link = Self.u32(bytes, base + 0x28),
-                    let entry = Self.u64(bytes, base + 0x38), offset + size <= bytes.count || type == 8
+                    let entry = Self.u64(bytes, base + 0x38)
                 else { continue }
-                sections.append((type, offset, size, link, entry))
+                // NOBITS sections (type 8) have no bytes in the file; keep them out of reach.
+                let usable = type != 8 && offset <= bytes.count && size <= bytes.count - offset
+                sections.append(usable ? (type, offset, size, link, min(entry, 1 << 16)) : (0, 0, 0, 0, 0))
             }
         }
         self.sections = sections
@@ -37,7 +43,9 @@ struct ELFImage {
     /// Every defined symbol in `.dynsym`.
     var definedDynamicSymbols: [Symbol] {
         var symbols: [Symbol] = []
-        for table in sections where table.type == 11 && table.entrySize >= 24 && table.link < sections.count {
+        for table in sections where table.type == 11 && table.entrySize >= 24 && table.link < sections.count
+            && sections[table.link].type == 3
+        {
             let strings = sections[table.link]
             var at = table.offset
             while at + 24 <= table.offset + table.size {
@@ -80,7 +88,7 @@ struct ELFImage {
 
     private func dynamicStrings(tag wanted: Int) -> [String] {
         var found: [String] = []
-        for table in sections where table.type == 6 && table.link < sections.count {
+        for table in sections where table.type == 6 && table.link < sections.count && sections[table.link].type == 3 {
             let strings = sections[table.link]
             var at = table.offset
             while at + 16 <= table.offset + table.size {
@@ -95,8 +103,9 @@ struct ELFImage {
     }
 
     private func string(in table: (type: Int, offset: Int, size: Int, link: Int, entrySize: Int), at offset: Int) -> String? {
-        let start = table.offset + offset
-        guard offset < table.size, start < bytes.count else { return nil }
+        guard offset >= 0, offset < table.size else { return nil }
+        let start = table.offset + offset  // both within the file: no overflow
+        guard start < bytes.count else { return nil }
         var end = start
         while end < min(bytes.count, table.offset + table.size), bytes[end] != 0 { end += 1 }
         return String(decoding: bytes[start..<end], as: UTF8.self)
@@ -113,17 +122,18 @@ struct ELFImage {
     }
 
     private static func u16(_ bytes: [UInt8], _ at: Int) -> Int? {
-        at >= 0 && at + 2 <= bytes.count ? Int(bytes[at]) | Int(bytes[at + 1]) << 8 : nil
+        at >= 0 && at <= bytes.count - 2 ? Int(bytes[at]) | Int(bytes[at + 1]) << 8 : nil
     }
 
     private static func u32(_ bytes: [UInt8], _ at: Int) -> Int? {
-        guard at >= 0, at + 4 <= bytes.count else { return nil }
+        guard at >= 0, at <= bytes.count - 4 else { return nil }
         return (0..<4).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) }
     }
 
+    /// Values of 2^48 and more cannot be offsets into a file read into memory: `nil`.
     private static func u64(_ bytes: [UInt8], _ at: Int) -> Int? {
-        guard at >= 0, at + 8 <= bytes.count, bytes[at + 7] < 0x80 else { return nil }
-        return (0..<8).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) }
+        guard at >= 0, at <= bytes.count - 8, bytes[at + 7] == 0, bytes[at + 6] == 0 else { return nil }
+        return (0..<6).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) }
     }
 
     private static func readFile(_ path: String, limit: Int) -> [UInt8]? {

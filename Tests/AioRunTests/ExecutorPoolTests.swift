@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import XCTest
 
@@ -17,8 +18,8 @@ func sleepMillis(_ millis: Int) {
 /// start, drain refuses new jobs, finishes running ones and joins every thread.
 final class ExecutorPoolTests: XCTestCase {
     func makePool(workers: Int, failures: EventLog = EventLog()) -> ExecutorPool {
-        ExecutorPool(owner: "unit", maxWorkers: workers) { label, error in
-            failures.entries.withLock { $0.append("\(label): \(error)") }
+        ExecutorPool(owner: "unit", maxWorkers: workers) { what, error in
+            failures.entries.withLock { $0.append("\(what): \(error)") }
         }
     }
 
@@ -44,6 +45,20 @@ final class ExecutorPoolTests: XCTestCase {
         XCTAssertGreaterThan(threads.withLock { $0.count }, 1, "blocking jobs run in parallel")
         await pool.drain()
         XCTAssertEqual(pool.liveThreads, 0)
+    }
+
+    /// A sleeping worker already signalled must not be signalled again: the next job needs a new
+    /// thread (here job A waits for job B, with room for two threads).
+    func testSecondJobGetsItsOwnThreadWhileTheOnlyWorkerIsStillWaking() async throws {
+        let pool = makePool(workers: 2)
+        _ = try await pool.submit(label: "warm-up") { 1 }
+        try await Task.sleep(for: .milliseconds(100))  // the only worker goes to sleep
+        let released = DispatchSemaphore(value: 0)
+        async let a: Bool = pool.submit(label: "A waits for B") { released.wait(timeout: .now() + 5) == .success }
+        async let b: Void = pool.submit(label: "B releases A") { released.signal() }
+        let (waited, _) = try await (a, b)
+        XCTAssertTrue(waited, "job A never saw job B run: both were queued behind one thread")
+        await pool.drain()
     }
 
     func testJobErrorReachesCaller() async throws {
@@ -115,7 +130,7 @@ final class ExecutorPoolTests: XCTestCase {
         _ = try? await caller.value
         XCTAssertLessThan(ContinuousClock.now - cancelledAt, .milliseconds(100))
         await pool.drain()
-        XCTAssertEqual(failures.all, ["slow failure: boom 9"])
+        XCTAssertEqual(failures.all, ["executor job \"slow failure\" (its caller had gone): boom 9"])
     }
 
     func testJobsRunOffTheCooperativePool() async throws {

@@ -65,6 +65,36 @@ final class FaultEndToEndTests: XCTestCase {
         XCTAssertNotNil(host.index(of: "stopped plugin hello"), host.transcript)
     }
 
+    /// A cancellation handler is plugin code that runs on the cancelling thread. One that blocks
+    /// must not stall the host's time limit (it is not run on the control thread).
+    func testBlockingCancellationHandlerCannotBypassTheTimeLimit() throws {
+        let host = try ChildProcess.host([
+            "--task-shutdown-timeout", "1", Products.plugin("faulty"),
+            "--set", "faulty.mode=blocking-cancel-handler", "--set", "faulty.delay-ms=8000",
+        ])
+        try host.waitForLine(containing: "ready:", within: .seconds(30))
+        usleep(200_000)
+        let signalled = ContinuousClock.now
+        host.send(SIGTERM)
+        let exit = try host.waitForExit(within: .seconds(20))
+        XCTAssertEqual(exit.code, 70, host.transcript)
+        XCTAssertLessThan(exit.at - signalled, .seconds(5), "the 1 s limit, not the 8 s handler")
+    }
+
+    /// After a plugin's requestShutdown, the first signal (systemd's stop, say) must not force
+    /// the exit: only a second signal does.
+    func testFirstSignalAfterRequestShutdownDoesNotForceTheExit() throws {
+        let host = try ChildProcess.host([
+            Products.plugin("shield-demo"), "--set", "shield-demo.seconds=1.5",
+            Products.plugin("faulty"), "--set", "faulty.mode=request-shutdown", "--set", "faulty.delay-ms=300",
+        ])
+        try host.waitForLine(containing: "shutdown requested: faulty asked to stop", within: .seconds(30))
+        host.send(SIGTERM)
+        let exit = try host.waitForExit(within: .seconds(20))
+        XCTAssertEqual(exit.code, 0, host.transcript)
+        XCTAssertTrue(host.output.contains { $0.text == "done!" }, host.transcript)
+    }
+
     func testSecondSignalStillWorksWhileThePoolIsBlocked() throws {
         let host = try ChildProcess.host([
             Products.plugin("faulty"), "--set", "faulty.mode=block-pool", "--set", "faulty.delay-ms=60000",

@@ -91,6 +91,17 @@ final class LoadingEndToEndTests: XCTestCase {
         try assertRejected(swift, step: "dlopen", reason: "$s4Demo5helloyyF (Demo.hello() -> ())")
     }
 
+    /// A library whose section headers are garbage still loads (the dynamic linker ignores
+    /// them); reading its symbols for the message must give a clean rejection, not a crash.
+    func testCorruptSectionHeadersAreRejectedCleanly() throws {
+        let library = try Scratch.cLibrary("libcorrupt.so", source: "int not_a_plugin(void) { return 1; }\n", in: scratch)
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: library))
+        try handle.seek(toOffset: 0x28)  // e_shoff
+        handle.write(Data([0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]))
+        try handle.close()
+        try assertRejected(library, step: "entry symbol", reason: "no aiorun_plugin_entry symbol")
+    }
+
     func testMissingEntryListsLookalikeExports() throws {
         let library = try Scratch.cLibrary("libmisnamed.so", source: """
             void *aiorun_plugin_entry_v2(unsigned host, unsigned *plugin) { return 0; }

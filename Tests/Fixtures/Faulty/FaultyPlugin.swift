@@ -16,6 +16,7 @@ import Glibc
 ///   more than the cooperative pool has threads.
 /// - `callback-throws` / `callback-hangs`: its `onShutdown` callback throws, or never returns.
 /// - `job-throws`: a tracked task awaits an executor job that throws, and does not catch it.
+/// - `blocking-cancel-handler`: `run()`'s cancellation handler blocks its thread for `delay-ms`.
 /// - `init-throws`: the initializer throws.
 /// - `quiet` (default): does nothing but log "faulty ready".
 /// With `init-delay-ms`, the initializer logs `faulty initializing` and blocks that long first
@@ -83,6 +84,14 @@ final class FaultyPlugin: AioRunPlugin {
                     var pause = timespec(tv_sec: millis / 1000, tv_nsec: (millis % 1000) * 1_000_000)
                     nanosleep(&pause, nil)
                 }
+            }
+        case "blocking-cancel-handler":
+            let millis = Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+            await withTaskCancellationHandler {
+                try? await Task.sleep(for: .seconds(3600))
+            } onCancel: {
+                var pause = timespec(tv_sec: millis / 1000, tv_nsec: (millis % 1000) * 1_000_000)
+                nanosleep(&pause, nil)
             }
         case "callback-throws":
             context.onShutdown("throwing callback") { throw Failure(description: "boom in onShutdown") }
