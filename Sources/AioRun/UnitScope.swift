@@ -67,9 +67,6 @@ final class UnitScope: LifecycleScope {
         state.withLock { $0.context = context }
     }
 
-    /// The context bound by `attach`.
-    var context: PluginContext? { state.withLock { $0.context } }
-
     var executorWorkers: Int { pool.maxWorkers }
 
     // MARK: - LifecycleScope
@@ -183,17 +180,14 @@ final class UnitScope: LifecycleScope {
 
     // MARK: - Bookkeeping
 
-    private func finish(task id: UInt64) {
-        let waiters = state.withLock { state in
-            state.tasks[id] = nil
-            return state.takeIdleWaitersIfIdle()
-        }
-        waiters.forEach { $0.resume() }
-    }
+    private func finish(task id: UInt64) { finish(id, in: \.tasks) }
 
-    private func finish(shield id: UInt64) {
+    private func finish(shield id: UInt64) { finish(id, in: \.shields) }
+
+    /// Removes finished work from its table and wakes phase 3 if nothing is left.
+    private func finish(_ id: UInt64, in table: WritableKeyPath<State, [UInt64: Tracked]>) {
         let waiters = state.withLock { state in
-            state.shields[id] = nil
+            state[keyPath: table][id] = nil
             return state.takeIdleWaitersIfIdle()
         }
         waiters.forEach { $0.resume() }

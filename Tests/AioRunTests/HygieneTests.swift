@@ -32,8 +32,7 @@ final class HygieneTests: XCTestCase {
         let before = try openDescriptors()
         XCTAssertEqual(try poolThreads(), 0)
 
-        var options = LifecycleOptions(taskShutdownTimeout: .seconds(10), executorWorkers: 4)
-        options.stopOnUnhandledErrors = false
+        let options = LifecycleOptions(taskShutdownTimeout: .seconds(10), executorWorkers: 4)
         let manager = await LifecycleManager(options: options, logger: Logger(label: "hygiene"))
         let units = (0..<3).map { manager.addUnit(name: "unit\($0)", config: PluginConfig()) }
         let mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] = units.enumerated().map { index, unit in
