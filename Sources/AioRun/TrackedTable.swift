@@ -1,0 +1,74 @@
+/// One piece of tracked work (a task or a shield) for reports and cancellation.
+struct Tracked {
+    let label: String
+    let since: ContinuousClock.Instant
+    var task: Task<Void, Never>?
+}
+
+/// A unit's work in flight, kept in slots that are reused. A slot's index is the work's ID, valid
+/// until the work is removed; only the work itself removes its slot, so an ID is never stale
+/// while its owner holds it.
+///
+/// Not a dictionary on purpose: 100k tracked tasks cost a dictionary about 15 MB of buckets at its
+/// peak (keys and values at a 3/4 load factor, and a copy while it grows), and phase 2 had to sort
+/// it back into creation order. Slots cost one entry each, are already in creation order
+/// (cancelling in creation order is what keeps phase 2 fast: see ``UnitScope/cancelTasks()``),
+/// and insert and remove in O(1).
+struct TrackedTable {
+    private var slots: [Tracked?] = []
+    private var freeSlots: [Int] = []
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Stores `work` and returns its ID.
+    mutating func insert(_ work: Tracked) -> Int {
+        count += 1
+        if let slot = freeSlots.popLast() {
+            slots[slot] = work
+            return slot
+        }
+        slots.append(work)
+        return slots.count - 1
+    }
+
+    /// Sets the task of the work with `id`.
+    mutating func setTask(_ task: Task<Void, Never>, for id: Int) {
+        slots[id]?.task = task
+    }
+
+    /// The work with `id`, if it is still there.
+    func work(_ id: Int) -> Tracked? {
+        slots.indices.contains(id) ? slots[id] : nil
+    }
+
+    /// Removes the work with `id`. When the table becomes empty, its slots are cleared, and their
+    /// storage is released if it had grown large.
+    mutating func remove(_ id: Int) {
+        guard slots.indices.contains(id), slots[id] != nil else { return }
+        slots[id] = nil
+        count -= 1
+        if count == 0 {
+            let keep = slots.count <= 64
+            slots.removeAll(keepingCapacity: keep)
+            freeSlots.removeAll(keepingCapacity: keep)
+        } else {
+            freeSlots.append(id)
+        }
+    }
+
+    /// Every task, in slot order (creation order, apart from reused slots).
+    var tasks: [Task<Void, Never>] {
+        var tasks: [Task<Void, Never>] = []
+        tasks.reserveCapacity(count)
+        for case let work? in slots {
+            if let task = work.task { tasks.append(task) }
+        }
+        return tasks
+    }
+
+    /// Every piece of work, oldest first.
+    var oldestFirst: [Tracked] {
+        slots.compactMap { $0 }.sorted { $0.since < $1.since }
+    }
+}
