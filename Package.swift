@@ -35,6 +35,8 @@ let package = Package(
         .executable(name: "aiorun-host", targets: ["aiorun-host"]),
         .library(name: "AioRun", targets: ["AioRun"]),
         .executable(name: "seed-example", targets: ["SeedExample"]),
+        // The host's TOML reader, dlopened on `--config` only (see Sources/AioRunTOML).
+        .library(name: "AioRunTOML", type: .dynamic, targets: ["AioRunTOML"]),
     ] + plugins.map(\.0),
     dependencies: [
         .package(path: "Sources/AioRunPluginAPI"),
@@ -54,7 +56,11 @@ let package = Package(
             swiftSettings: swift6),
         .target(
             name: "AioRunHost",
-            dependencies: ["AioRun", .product(name: "Logging", package: "swift-log"), .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
+        .target(
+            name: "AioRunTOML",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: swift6),
         .executableTarget(
             name: "aiorun-host",

@@ -1,5 +1,4 @@
 import Logging
-import TOMLKit
 
 #if canImport(Glibc)
 import Glibc
@@ -18,8 +17,8 @@ import Glibc
 ///     [plugin.config]                     # optional, like --set greeter.KEY=VALUE
 ///     greeting = "hi"
 ///
-/// TOMLKit parses the file; an unknown key, a wrong type or a plugin that cannot be found is a
-/// usage error naming the file, the line and the key.
+/// TOMLKit parses the file, inside libAioRunTOML.so (see ``TOMLLibrary``). An unknown key, a
+/// wrong type or a plugin that cannot be found is a usage error naming the file, line and key.
 public struct ConfigFile: Sendable {
     /// One `[[plugin]]` entry.
     public struct Plugin: Sendable {
@@ -55,14 +54,7 @@ public struct ConfigFile: Sendable {
     /// Reads and checks `path`.
     public static func load(_ path: String) throws(HostUsageError) -> ConfigFile {
         let text = try read(path)
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw HostUsageError("--config \(path):\(error.source.begin.line): \(error.description)")
-        } catch {
-            throw HostUsageError("--config \(path): \(error)")
-        }
+        let table = try TOMLLibrary.parse(text, path: path)
         var file = ConfigFile(path: path)
         let lines = KeyLines(text)
         try file.read(table, lines: lines)
@@ -75,7 +67,7 @@ public struct ConfigFile: Sendable {
         HostUsageError("--config \(path):\(line.map(String.init) ?? "?"): \(message)")
     }
 
-    private mutating func read(_ table: TOMLTable, lines: KeyLines) throws(HostUsageError) {
+    private mutating func read(_ table: ConfigTable, lines: KeyLines) throws(HostUsageError) {
         for key in table.keys.sorted() where !Self.hostKeys.contains(key) {
             throw fail(lines.line(of: key, in: .top), "unknown key \"\(key)\" (expected one of \(Self.hostKeys.joined(separator: ", ")))")
         }
@@ -108,7 +100,7 @@ public struct ConfigFile: Sendable {
         }
     }
 
-    private func plugin(_ table: TOMLTable, index: Int, lines: KeyLines) throws(HostUsageError) -> Plugin {
+    private func plugin(_ table: ConfigTable, index: Int, lines: KeyLines) throws(HostUsageError) -> Plugin {
         let section = KeyLines.Section.plugin(index)
         let start = lines.header(of: index)
         let name = "[[plugin]] #\(index + 1)"
@@ -150,7 +142,7 @@ public struct ConfigFile: Sendable {
         return Plugin(argument: argument, line: start ?? 0)
     }
 
-    private func seconds(_ value: (any TOMLValueConvertible)?, key: String, line: Int?) throws(HostUsageError) -> Duration? {
+    private func seconds(_ value: ConfigValue?, key: String, line: Int?) throws(HostUsageError) -> Duration? {
         guard let value else { return nil }
         let number = value.double ?? value.int.map(Double.init)
         guard let number, number.isFinite, number >= 0, number <= 86_400 * 365 else {
@@ -159,7 +151,7 @@ public struct ConfigFile: Sendable {
         return .milliseconds(Int64((number * 1000).rounded()))
     }
 
-    private func workers(_ value: (any TOMLValueConvertible)?, key: String, line: Int?) throws(HostUsageError) -> Int? {
+    private func workers(_ value: ConfigValue?, key: String, line: Int?) throws(HostUsageError) -> Int? {
         guard let value else { return nil }
         guard let number = value.int, (1...1024).contains(number) else {
             throw fail(line, "key \"\(key)\" must be an integer from 1 to 1024")
@@ -167,7 +159,7 @@ public struct ConfigFile: Sendable {
         return number
     }
 
-    private func bool(_ value: (any TOMLValueConvertible)?, key: String, line: Int?) throws(HostUsageError) -> Bool? {
+    private func bool(_ value: ConfigValue?, key: String, line: Int?) throws(HostUsageError) -> Bool? {
         guard let value else { return nil }
         guard let flag = value.bool else { throw fail(line, "key \"\(key)\" must be true or false") }
         return flag

@@ -131,6 +131,57 @@ final class OperationsEndToEndTests: XCTestCase {
         }
     }
 
+    /// The TOML reader (and with it Foundation, about 7 ms of start-up) is mapped only when a
+    /// config file is read: a plain start maps neither.
+    func testFoundationIsLoadedOnlyForAConfigFile() throws {
+        func mappedLibraries(_ arguments: [String]) throws -> String {
+            let host = try ChildProcess.host(arguments)
+            try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(30))
+            // Read to the end: procfs files report a size of 0, which String(contentsOfFile:) trusts.
+            let file = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/\(host.process.processIdentifier)/maps"))
+            let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+            try file.close()
+            host.send(SIGTERM)
+            XCTAssertEqual(try host.waitForExit(within: .seconds(15)).code, 0, host.transcript)
+            return maps
+        }
+        let plain = try mappedLibraries([Products.plugin("hello")])
+        XCTAssertTrue(plain.contains("/libswift_Concurrency.so"), "the check reads the right maps")
+        XCTAssertFalse(plain.contains("/libFoundation.so"), plain)
+        XCTAssertFalse(plain.contains("/libAioRunTOML.so"), plain)
+
+        let config = scratch.appendingPathComponent("aiorun.toml")
+        try "log-level = \"info\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let withConfig = try mappedLibraries(["--config", config.path, Products.plugin("hello")])
+        XCTAssertTrue(withConfig.contains("/libAioRunTOML.so"), withConfig)
+    }
+
+    /// A host installed without its TOML reader says so for `--config`, with exit 64, and still
+    /// runs without one.
+    func testMissingTOMLReaderIsAUsageErrorOnlyForConfigFiles() throws {
+        let install = scratch.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: install, withIntermediateDirectories: true)
+        for file in ["aiorun-host", "libAioRunPluginAPI.so", "libhello.so"] {
+            try FileManager.default.copyItem(at: Products.folder.appendingPathComponent(file), to: install.appendingPathComponent(file))
+        }
+        let config = scratch.appendingPathComponent("aiorun.toml")
+        try "[[plugin]]\nload = \"hello\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let host = install.appendingPathComponent("aiorun-host")
+
+        let withConfig = try ChildProcess(host, ["--config", config.path])
+        XCTAssertEqual(try withConfig.waitForExit(within: .seconds(30)).code, 64, withConfig.transcript)
+        let error = withConfig.lines(containing: "cannot load the TOML reader")
+        XCTAssertEqual(error.count, 1, withConfig.transcript)
+        XCTAssertTrue(error.first?.contains("--config \(config.path): ") == true, withConfig.transcript)
+        XCTAssertTrue(error.first?.contains(install.appendingPathComponent("libAioRunTOML.so").path) == true, withConfig.transcript)
+        XCTAssertNil(withConfig.index(of: "loaded plugin"), withConfig.transcript)
+
+        let plain = try ChildProcess(host, ["hello"])
+        try plain.waitForLine(containing: "ready: 1 plugins running", within: .seconds(30))
+        plain.send(SIGTERM)
+        XCTAssertEqual(try plain.waitForExit(within: .seconds(15)).code, 0, plain.transcript)
+    }
+
     /// --check runs every loading step, prints one line per plugin and starts nothing.
     func testCheckStartsNothingAndReportsEachPlugin() throws {
         let host = try ChildProcess.host(["--check", Products.plugin("hello"), "again=hello", Products.plugin("ticker")])

@@ -1,0 +1,96 @@
+import TOMLKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// libAioRunTOML.so: the host's TOML reader, loaded with dlopen only when `--config` is given.
+//
+// TOMLKit imports Foundation (for dates), and Foundation with its ICU data costs the host about
+// 7 ms of start-up in the dynamic loader alone, on every start, config file or not. Behind this
+// library that cost is paid only by the starts that read a config file.
+//
+// The library hands the parsed document back as bytes in a small self-describing encoding, so
+// that no Swift type crosses the dlopen boundary (DESIGN §1 explains why types must not):
+//
+//     table   t<count>:  then <count> pairs of (string key, value)
+//     array   a<count>:  then <count> values
+//     string  s<bytes>:<UTF-8 bytes>
+//     integer i<decimal>;
+//     float   f<decimal, inf, -inf or nan>;
+//     boolean b1;  or  b0;
+//     other   o<bytes>:<type name>   (dates and times: the host accepts none)
+//
+// Decoded by `ConfigValue` in AioRunHost.
+
+/// Parses the TOML `text` (`length` bytes of UTF-8) and stores a `malloc`ed buffer in `result`
+/// and its size in `resultLength`; the caller frees it. Returns 0 with the encoded document, or
+/// 1 with `<line>\t<message>` for a syntax error (line 0 when unknown).
+@c(aiorun_toml_parse)
+public func aiorunTOMLParse(
+    _ text: UnsafePointer<UInt8>, _ length: Int,
+    _ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ resultLength: UnsafeMutablePointer<Int>
+) -> Int32 {
+    let source = String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
+    var output: [UInt8] = []
+    let status: Int32
+    do {
+        let table = try TOMLTable(string: source)
+        encode(table, into: &output)
+        status = 0
+    } catch let error as TOMLParseError {
+        output = Array("\(error.source.begin.line)\t\(error.description)".utf8)
+        status = 1
+    } catch {
+        output = Array("0\t\(error)".utf8)
+        status = 1
+    }
+    guard let buffer = malloc(max(output.count, 1)) else { return 2 }
+    output.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    result.pointee = buffer
+    resultLength.pointee = output.count
+    return status
+}
+
+private func encode(_ table: TOMLTable, into output: inout [UInt8]) {
+    let keys = table.keys
+    output += Array("t\(keys.count):".utf8)
+    for key in keys {
+        encode(string: key, into: &output)
+        encode(table[key], into: &output)
+    }
+}
+
+private func encode(_ value: (any TOMLValueConvertible)?, into output: inout [UInt8]) {
+    guard let value else {
+        output += Array("o4:none".utf8)
+        return
+    }
+    switch value.type {
+    case .table:
+        if let table = value.table { encode(table, into: &output) } else { output += Array("o5:table".utf8) }
+    case .array:
+        guard let array = value.array else {
+            output += Array("o5:array".utf8)
+            return
+        }
+        output += Array("a\(array.count):".utf8)
+        for element in array { encode(element, into: &output) }
+    case .string:
+        encode(string: value.string ?? "", into: &output)
+    case .int:
+        output += Array("i\(value.int ?? 0);".utf8)
+    case .double:
+        output += Array("f\(value.double ?? .nan);".utf8)
+    case .bool:
+        output += Array((value.bool == true ? "b1;" : "b0;").utf8)
+    case .date, .time, .dateTime:
+        let name = Array("\(value.type)".utf8)
+        output += Array("o\(name.count):".utf8) + name
+    }
+}
+
+private func encode(string: String, into output: inout [UInt8]) {
+    let bytes = Array(string.utf8)
+    output += Array("s\(bytes.count):".utf8) + bytes
+}
