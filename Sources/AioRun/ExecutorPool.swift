@@ -1,4 +1,5 @@
 import AioRunPluginAPI
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -33,6 +34,8 @@ final class ExecutorPool: Sendable {
         /// Worker slots not in use; a new worker takes one.
         var freeSlots: [Int] = []
         var sleeping = 0
+        /// Idle workers yielding their core instead of sleeping (see `maxSpinners`).
+        var spinning = 0
         /// Sleepers already signalled but not yet awake: they must not be signalled again.
         var pendingWakes = 0
         var alive = 0
@@ -109,6 +112,10 @@ final class ExecutorPool: Sendable {
     /// The most threads this pool creates.
     let maxWorkers: Int
     private let state: ConditionLockedValue<State>
+    /// `state.queued`, readable without the lock: spinning workers poll it, so that waiting for
+    /// the next job does not contend for the lock with the threads that queue jobs. Written only
+    /// under the lock; a stale read costs one more look under the lock, never a lost job.
+    private let queuedHint = Atomic<Int>(0)
     private let reportFailure: @Sendable (String, any Error) -> Void
 
     /// Creates an empty pool; no thread starts until the first job. `reportFailure` receives
@@ -166,6 +173,7 @@ final class ExecutorPool: Sendable {
             }
             state.nextID += 1
             state.push(Job(id: state.nextID, label: label, queuedAt: .now, run: run, refuse: refuse))
+            queuedHint.store(state.queued, ordering: .relaxed)
             // Awake and free: not asleep (or already woken) and not running a job.
             let awakeAndFree = state.alive - (state.sleeping - state.pendingWakes) - state.busy
             guard state.queued > awakeAndFree else { return (state.nextID, false, nil) }
@@ -186,6 +194,7 @@ final class ExecutorPool: Sendable {
     private func withdraw(_ id: UInt64) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard state.withdraw(id) != nil else { return [] }
+            queuedHint.store(state.queued, ordering: .relaxed)
             return state.takeDrainWaiters()
         }
         waiters.forEach { $0.resume() }
@@ -205,7 +214,9 @@ final class ExecutorPool: Sendable {
             let stranded = state.withLock { state -> [Job] in
                 state.alive -= 1
                 state.freeSlots.append(index)
-                return state.alive == 0 ? state.removeAllQueued() : []
+                guard state.alive == 0 else { return [] }
+                queuedHint.store(0, ordering: .relaxed)
+                return state.removeAllQueued()
             }
             let error = PoolThreadError(code: rc)
             stranded.forEach { $0.refuse(error) }
@@ -218,21 +229,26 @@ final class ExecutorPool: Sendable {
         // Recorded by the thread itself, under the lock, so `stopThreads` sees every thread
         // whose exit it waits for.
         state.withLock { $0.threads.append(pthread_self()) }
-        enum Step { case run(Job), exit([CheckedContinuation<Void, Never>]), yield, sleep }
-        var idleRounds = 0
+        enum Step { case run(Job), exit([CheckedContinuation<Void, Never>]), spin, sleep }
         state.lock()
         while true {
             let step = state.locked { state -> Step in
                 if let job = state.popNext() {
+                    queuedHint.store(state.queued, ordering: .relaxed)
                     state.running[index] = (job.label, .now)
                     state.busy += 1
                     return .run(job)
                 }
+                queuedHint.store(0, ordering: .relaxed)
                 guard state.exiting else {
                     // Under a stream of short jobs the next one usually arrives within
-                    // microseconds: yield the core a few times before paying for a sleep and
-                    // a futex wake-up per job.
-                    if idleRounds < ExecutorPool.yieldsBeforeSleep { return .yield }
+                    // microseconds: one idle worker at a time yields its core a few times,
+                    // watching `queuedHint`, before paying for a sleep and a futex wake-up per
+                    // job. More spinners would only take the cores from the threads that queue.
+                    if state.spinning < ExecutorPool.maxSpinners {
+                        state.spinning += 1
+                        return .spin
+                    }
                     state.sleeping += 1
                     return .sleep
                 }
@@ -241,24 +257,26 @@ final class ExecutorPool: Sendable {
                 return .exit(state.alive == 0 ? state.takeExitWaiters() : [])
             }
             switch step {
-            case .yield:
-                idleRounds += 1
+            case .spin:
                 state.unlock()
-                sched_yield()
-                state.lock()
-            case .sleep:
-                idleRounds = 0
-                state.wait()
-                state.locked { state in
-                    state.sleeping -= 1
-                    if state.pendingWakes > 0 { state.pendingWakes -= 1 }
+                var rounds = 0
+                while rounds < ExecutorPool.yieldsBeforeSleep && queuedHint.load(ordering: .relaxed) == 0 {
+                    sched_yield()
+                    rounds += 1
                 }
+                state.lock()
+                state.locked { $0.spinning -= 1 }
+                if rounds == ExecutorPool.yieldsBeforeSleep, state.locked({ $0.queued == 0 && !$0.exiting }) {
+                    state.locked { $0.sleeping += 1 }
+                    sleep()
+                }
+            case .sleep:
+                sleep()
             case .exit(let waiters):
                 state.unlock()
                 waiters.forEach { $0.resume() }
                 return
             case .run(let job):
-                idleRounds = 0
                 state.unlock()
                 job.run()
                 state.lock()
@@ -273,6 +291,16 @@ final class ExecutorPool: Sendable {
                     state.lock()
                 }
             }
+        }
+    }
+
+    /// Sleeps on the condition variable; the caller holds the lock and has counted itself in
+    /// `sleeping`.
+    private func sleep() {
+        state.wait()
+        state.locked { state in
+            state.sleeping -= 1
+            if state.pendingWakes > 0 { state.pendingWakes -= 1 }
         }
     }
 
@@ -318,6 +346,7 @@ final class ExecutorPool: Sendable {
         let refused = state.withLock { state -> [Job] in
             state.closed = true
             state.exiting = true
+            queuedHint.store(0, ordering: .relaxed)
             return state.removeAllQueued()
         }
         refused.forEach { $0.refuse(CancellationError()) }
@@ -334,6 +363,10 @@ final class ExecutorPool: Sendable {
 
     /// How often an idle worker yields its core, re-checking the queue, before it sleeps.
     static let yieldsBeforeSleep = 16
+
+    /// How many idle workers of one pool yield instead of sleeping at once: one per core at
+    /// most, since more could only take cores from the threads that queue the jobs.
+    static let maxSpinners = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     /// The name every pool thread carries (`/proc/self/task/*/comm`).
     static let threadName = "aiorun-pool"
