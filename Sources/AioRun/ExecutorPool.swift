@@ -132,7 +132,7 @@ final class ExecutorPool: Sendable {
 
     /// The default worker count: `min(32, cores + 4)`, as CPython's ThreadPoolExecutor.
     static var defaultWorkers: Int {
-        min(32, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) + 4)
+        min(32, OnlineCores.count + 4)
     }
 
     /// Runs `job` on a pool thread. See `ExecutorPoolHandle.run` for the caller's view.
@@ -366,7 +366,7 @@ final class ExecutorPool: Sendable {
 
     /// How many idle workers of one pool yield instead of sleeping at once: one per core at
     /// most, since more could only take cores from the threads that queue the jobs.
-    static let maxSpinners = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    static let maxSpinners = OnlineCores.count
 
     /// The name every pool thread carries (`/proc/self/task/*/comm`).
     static let threadName = "aiorun-pool"

@@ -64,7 +64,7 @@ public final class LifecycleManager: Sendable {
             name: name,
             log: PluginLog(pluginName: name, minimumLevel: logger.logLevel.pluginLevel, sink: pluginLogSink(boundTo: name)),
             config: config,
-            threadHint: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+            threadHint: OnlineCores.count,
             scope: scope)
         scope.attach(context)
         units.withLock { $0.append(scope) }
