@@ -23,8 +23,7 @@ enum PluginLoader {
 
     /// Loads `path` and returns the descriptor its entry hands over.
     static func load(path: String, allowInsecure: Bool) throws(PluginLoadError) -> PluginDescriptor {
-        try ELFCheck.verify(path)
-        if !allowInsecure { try FileSecurity.verify(path) }
+        try ELFCheck.verify(path, allowInsecure: allowInsecure)
 
         _ = dlerror()
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
