@@ -17,6 +17,9 @@ indirect enum ConfigValue: Sendable {
     var array: [ConfigValue]? { if case .array(let value) = self { value } else { nil } }
     var table: ConfigTable? { if case .table(let value) = self { value } else { nil } }
 
+    /// Nesting beyond this is refused rather than recursed into.
+    static let maximumDepth = 64
+
     /// Decodes a whole document; nil if the bytes are not a well-formed encoded table.
     static func decodeDocument(_ bytes: [UInt8]) -> ConfigTable? {
         var reader = Reader(bytes: bytes)
@@ -30,11 +33,8 @@ indirect enum ConfigValue: Sendable {
 
         var atEnd: Bool { offset == bytes.count }
 
-        /// Nesting beyond this is refused rather than recursed into.
-        static let maximumDepth = 64
-
         mutating func value(depth: Int) -> ConfigValue? {
-            guard depth <= Self.maximumDepth, offset < bytes.count else { return nil }
+            guard depth <= ConfigValue.maximumDepth, offset < bytes.count else { return nil }
             let tag = bytes[offset]
             offset += 1
             switch tag {

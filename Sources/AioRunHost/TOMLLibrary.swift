@@ -27,7 +27,8 @@ enum TOMLLibrary {
         switch status {
         case 0:
             guard let table = ConfigValue.decodeDocument(output) else {
-                throw HostUsageError("--config \(path): \(fileName) returned a document this host cannot decode (a mismatched build?)")
+                throw HostUsageError(
+                    "--config \(path): cannot use the parsed document: it nests tables or arrays more than \(ConfigValue.maximumDepth) levels deep, or \(fileName) is from another build")
             }
             return table
         case 1:
