@@ -242,7 +242,7 @@ final class ExecutorPool: Sendable {
                 queuedHint.store(0, ordering: .relaxed)
                 guard state.exiting else {
                     // Under a stream of short jobs the next one usually arrives within
-                    // microseconds: one idle worker at a time yields its core a few times,
+                    // microseconds: up to one idle worker per core yields its core a few times,
                     // watching `queuedHint`, before paying for a sleep and a futex wake-up per
                     // job. More spinners would only take the cores from the threads that queue.
                     if state.spinning < ExecutorPool.maxSpinners {
