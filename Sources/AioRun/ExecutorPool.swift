@@ -12,19 +12,10 @@ import Glibc
 /// is free to take it. They are plain pthreads, not the cooperative pool, so a blocking job never
 /// starves async work. `drain()` is phase 4 of a plugin's teardown.
 final class ExecutorPool: Sendable {
-    /// A job as the pool sees it: what to run, and how to release its caller without running it.
-    private struct Job {
-        let id: UInt64
-        let label: String
-        let queuedAt: ContinuousClock.Instant
-        let run: @Sendable () -> Void
-        let refuse: @Sendable (any Error) -> Void
-    }
-
     private struct State {
-        var nextID: UInt64 = 0
-        /// Queued jobs in order; a withdrawn job leaves a `nil` hole.
-        var queue: [Job?] = []
+        /// Queued jobs in order. A job withdrawn by its caller stays in place, no longer
+        /// `.queued`, and is skipped when its turn comes.
+        var queue: [PoolJob] = []
         var head = 0
         var queued = 0
         /// What each worker runs now, by worker index.
@@ -46,18 +37,19 @@ final class ExecutorPool: Sendable {
 
         var isIdle: Bool { queued == 0 && busy == 0 }
 
-        mutating func push(_ job: Job) {
+        mutating func push(_ job: PoolJob) {
+            job.phase = .queued
             queue.append(job)
             queued += 1
         }
 
-        mutating func popNext() -> Job? {
+        mutating func popNext() -> PoolJob? {
             while head < queue.count {
                 let job = queue[head]
-                queue[head] = nil
                 head += 1
-                if let job {
+                if job.phase == .queued {
                     queued -= 1
+                    job.phase = .running
                     compact()
                     return job
                 }
@@ -66,23 +58,23 @@ final class ExecutorPool: Sendable {
             return nil
         }
 
-        /// Removes a queued job; `nil` if it already started (or never was queued).
-        mutating func withdraw(_ id: UInt64) -> Job? {
-            for index in head..<queue.count where queue[index]?.id == id {
-                defer { queue[index] = nil }
-                queued -= 1
-                return queue[index]
-            }
-            return nil
+        /// Takes a queued job out of line, so it never starts.
+        mutating func withdraw(_ job: PoolJob) {
+            job.phase = .withdrawn
+            queued -= 1
         }
 
-        mutating func removeAllQueued() -> [Job] {
+        /// Takes every queued job out of line, and their callers to answer.
+        mutating func removeAllQueued() -> [CheckedContinuation<any Sendable, any Error>] {
             defer {
                 queue.removeAll()
                 head = 0
                 queued = 0
             }
-            return queue[head...].compactMap { $0 }
+            return queue[head...].filter { $0.phase == .queued }.compactMap { job in
+                job.phase = .withdrawn
+                return job.takeCaller()
+            }
         }
 
         mutating func compact() {
@@ -140,63 +132,82 @@ final class ExecutorPool: Sendable {
     /// Calls arrive through the API's protocol, so `T` is never specialized here; the work is
     /// done by a non-generic core to keep generic metadata look-ups off the per-job path.
     func submit<T: Sendable>(label: String, _ job: @escaping @Sendable () throws -> T) async throws -> T {
-        let value = try await submitErased(label: label) { try job() }
+        let value = try await submitErased(PoolJob(label: label) { try job() })
         guard let result = value as? T else {
             throw PoolResultTypeError(label: label, produced: "\(type(of: value))", expected: "\(T.self)")
         }
         return result
     }
 
-    private func submitErased(label: String, _ job: @escaping @Sendable () throws -> any Sendable) async throws -> any Sendable {
-        let handoff = Handoff<any Sendable>()
-        let reportFailure = self.reportFailure
-        let id = try enqueue(label: label, run: {
-            let result = Result { try job() }
-            if !handoff.deliver(result), case .failure(let error) = result {
-                reportFailure("executor job \"\(label)\" (its caller had gone)", error)
+    /// Queues `job` and waits for its result. The caller's continuation lives in the job. Whoever
+    /// comes first takes it, under the pool's lock, and resumes it once the lock is released:
+    /// the worker that finishes the job, the caller's cancellation, or a pool that refuses it.
+    private func submitErased(_ job: PoolJob) async throws -> any Sendable {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+                enqueue(job, continuation)
             }
-        }, refuse: { handoff.deliver(.failure($0)) })
-        return try await withTaskCancellationHandler {
-            try await handoff.waitIgnoringCancellation()
         } onCancel: {
-            self.withdraw(id)
-            handoff.cancel()
+            cancel(job)
         }
     }
 
     /// Queues a job; wakes a sleeping thread, or starts one, only when no awake thread is free
-    /// to take it. Throws once the pool is closed.
-    private func enqueue(label: String, run: @escaping @Sendable () -> Void, refuse: @escaping @Sendable (any Error) -> Void) throws -> UInt64 {
-        let (id, wake, start) = try state.withLock { state -> (UInt64, Bool, Int?) in
+    /// to take it. A closed pool, or a caller cancelled before this point, gets its answer at once.
+    private func enqueue(_ job: PoolJob, _ continuation: CheckedContinuation<any Sendable, any Error>) {
+        enum Outcome { case refused(any Error), queued(wake: Bool, start: Int?) }
+        let outcome = state.withLock { state -> Outcome in
+            guard job.phase == .new else { return .refused(CancellationError()) }
             guard !state.closed else {
-                throw AioRunAPIError.executorClosed(plugin: owner, job: label)
+                job.phase = .withdrawn
+                return .refused(AioRunAPIError.executorClosed(plugin: owner, job: job.label))
             }
-            state.nextID += 1
-            state.push(Job(id: state.nextID, label: label, queuedAt: .now, run: run, refuse: refuse))
+            job.caller = continuation
+            state.push(job)
             queuedHint.store(state.queued, ordering: .relaxed)
             // Awake and free: not asleep (or already woken) and not running a job.
             let awakeAndFree = state.alive - (state.sleeping - state.pendingWakes) - state.busy
-            guard state.queued > awakeAndFree else { return (state.nextID, false, nil) }
+            guard state.queued > awakeAndFree else { return .queued(wake: false, start: nil) }
             if state.sleeping - state.pendingWakes > 0 {
                 state.pendingWakes += 1
-                return (state.nextID, true, nil)
+                return .queued(wake: true, start: nil)
             }
-            guard state.alive < maxWorkers, let slot = state.freeSlots.popLast() else { return (state.nextID, false, nil) }
+            guard state.alive < maxWorkers, let slot = state.freeSlots.popLast() else {
+                return .queued(wake: false, start: nil)
+            }
             state.alive += 1
-            return (state.nextID, false, slot)
+            return .queued(wake: false, start: slot)
         }
-        if wake { state.signal() }
-        if let start { spawnWorker(index: start) }
-        return id
+        switch outcome {
+        case .refused(let error):
+            continuation.resume(throwing: error)
+        case .queued(let wake, let start):
+            if wake { state.signal() }
+            if let start { spawnWorker(index: start) }
+        }
     }
 
-    /// Removes a queued job whose caller was cancelled, so that it never starts.
-    private func withdraw(_ id: UInt64) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard state.withdraw(id) != nil else { return [] }
-            queuedHint.store(state.queued, ordering: .relaxed)
-            return state.takeDrainWaiters()
+    /// The caller was cancelled: a queued job is withdrawn and never starts; the caller of a
+    /// running job is released now and the job runs on, its result discarded. Before the job is
+    /// queued, this leaves a mark that `enqueue` honours.
+    private func cancel(_ job: PoolJob) {
+        let (caller, waiters) = state.withLock { state -> (CheckedContinuation<any Sendable, any Error>?, [CheckedContinuation<Void, Never>]) in
+            switch job.phase {
+            case .new:
+                job.phase = .withdrawn
+                return (nil, [])
+            case .queued:
+                state.withdraw(job)
+                queuedHint.store(state.queued, ordering: .relaxed)
+                return (job.takeCaller(), state.takeDrainWaiters())
+            case .running:
+                job.phase = .abandoned
+                return (job.takeCaller(), [])
+            case .withdrawn, .abandoned, .finished:
+                return (nil, [])
+            }
         }
+        caller?.resume(throwing: CancellationError())
         waiters.forEach { $0.resume() }
     }
 
@@ -211,7 +222,7 @@ final class ExecutorPool: Sendable {
         if rc != 0 {
             box.release()
             // With no worker left, nothing would ever run the queue: refuse it now.
-            let stranded = state.withLock { state -> [Job] in
+            let stranded = state.withLock { state -> [CheckedContinuation<any Sendable, any Error>] in
                 state.alive -= 1
                 state.freeSlots.append(index)
                 guard state.alive == 0 else { return [] }
@@ -219,7 +230,7 @@ final class ExecutorPool: Sendable {
                 return state.removeAllQueued()
             }
             let error = PoolThreadError(code: rc)
-            stranded.forEach { $0.refuse(error) }
+            stranded.forEach { $0.resume(throwing: error) }
             reportFailure("starting an executor thread", error)
         }
     }
@@ -229,7 +240,10 @@ final class ExecutorPool: Sendable {
         // Recorded by the thread itself, under the lock, so `stopThreads` sees every thread
         // whose exit it waits for.
         state.withLock { $0.threads.append(pthread_self()) }
-        enum Step { case run(Job), exit([CheckedContinuation<Void, Never>]), spin, sleep }
+        enum Step { case run(PoolJob), exit([CheckedContinuation<Void, Never>]), spin, sleep }
+        // The job this worker just finished, whose caller is resumed once the lock is released:
+        // resuming enqueues the caller's task, which must not lengthen the critical section.
+        var finished: Completion?
         state.lock()
         while true {
             let step = state.locked { state -> Step in
@@ -259,6 +273,8 @@ final class ExecutorPool: Sendable {
             switch step {
             case .spin:
                 state.unlock()
+                finished?.deliver(reportFailure)
+                finished = nil
                 var rounds = 0
                 while rounds < ExecutorPool.yieldsBeforeSleep && queuedHint.load(ordering: .relaxed) == 0 {
                     sched_yield()
@@ -271,22 +287,36 @@ final class ExecutorPool: Sendable {
                     sleep()
                 }
             case .sleep:
-                sleep()
+                if let last = finished {
+                    // Not counted as asleep after all: resume the caller first, then look again.
+                    state.locked { $0.sleeping -= 1 }
+                    state.unlock()
+                    last.deliver(reportFailure)
+                    finished = nil
+                    state.lock()
+                } else {
+                    sleep()
+                }
             case .exit(let waiters):
                 state.unlock()
+                finished?.deliver(reportFailure)
                 waiters.forEach { $0.resume() }
                 return
             case .run(let job):
                 state.unlock()
-                job.run()
+                finished?.deliver(reportFailure)
+                let result = job.execute()
                 state.lock()
                 let waiters = state.locked { state -> [CheckedContinuation<Void, Never>] in
                     state.running[index] = nil
                     state.busy -= 1
                     return state.takeDrainWaiters()
                 }
+                finished = Completion(label: job.label, caller: job.finish(), result: result)
                 if !waiters.isEmpty {
                     state.unlock()
+                    finished?.deliver(reportFailure)
+                    finished = nil
                     waiters.forEach { $0.resume() }
                     state.lock()
                 }
@@ -343,13 +373,13 @@ final class ExecutorPool: Sendable {
     /// `CancellationError` without running it, and asks idle threads to exit. Running jobs are
     /// left to finish on their own threads, which are not joined.
     func abandon() {
-        let refused = state.withLock { state -> [Job] in
+        let refused = state.withLock { state -> [CheckedContinuation<any Sendable, any Error>] in
             state.closed = true
             state.exiting = true
             queuedHint.store(0, ordering: .relaxed)
             return state.removeAllQueued()
         }
-        refused.forEach { $0.refuse(CancellationError()) }
+        refused.forEach { $0.resume(throwing: CancellationError()) }
         state.broadcast()
     }
 
@@ -357,7 +387,8 @@ final class ExecutorPool: Sendable {
     func snapshot(now: ContinuousClock.Instant) -> [RunningWork] {
         state.withLock { state in
             state.running.compactMap { $0 }.map { RunningWork(kind: .job, label: $0.label, age: now - $0.since) }
-                + state.queue[state.head...].compactMap { $0 }.map { RunningWork(kind: .queuedJob, label: $0.label, age: now - $0.queuedAt) }
+                + state.queue[state.head...].filter { $0.phase == .queued }
+                .map { RunningWork(kind: .queuedJob, label: $0.label, age: now - $0.queuedAt) }
         }
     }
 

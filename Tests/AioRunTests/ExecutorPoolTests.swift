@@ -143,4 +143,82 @@ final class ExecutorPoolTests: XCTestCase {
         for blocker in blockers { try await blocker.value }
         await pool.drain()
     }
+
+    /// A caller cancelled before it submits: its cancellation handler runs first and leaves a
+    /// mark, so the job is never queued and no thread starts for it.
+    func testCallerCancelledBeforeSubmittingNeverQueuesItsJob() async throws {
+        let pool = makePool(workers: 2)
+        let ran = Locked(0)
+        let caller = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await pool.submit(label: "never") { ran.withLock { $0 += 1 } }
+        }
+        do {
+            try await caller.value
+            XCTFail("expected CancellationError")
+        } catch is CancellationError {}
+        XCTAssertEqual(pool.liveThreads, 0, "nothing was queued, so no thread started")
+        let drained = await runWithin(deadline: .now + .seconds(10)) { await pool.drain() }
+        XCTAssertTrue(drained, "drain hung")
+        XCTAssertEqual(ran.withLock { $0 }, 0)
+    }
+
+    /// Many callers of queued jobs cancelled at once: each is answered once, none of their jobs
+    /// runs, the others run, and the pool's count of queued jobs stays right (drain returns).
+    func testCancellingHalfTheQueueRunsExactlyTheOtherHalf() async throws {
+        let pool = makePool(workers: 1)
+        let release = DispatchSemaphore(value: 0)
+        let ran = Locked<Set<Int>>([])
+        let blocker = Task { try await pool.submit(label: "blocker") { _ = release.wait(timeout: .now() + 20) } }
+        let started = await eventually(.seconds(10)) { !pool.snapshot(now: .now).isEmpty }
+        XCTAssertTrue(started, "the first job never started")
+        let callers = (0..<400).map { index in
+            Task { try await pool.submit(label: "job \(index)") { _ = ran.withLock { $0.insert(index) } } }
+        }
+        let allQueued = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 401 }
+        XCTAssertTrue(allQueued, "not every job was queued")
+        for index in stride(from: 0, to: 400, by: 2) { callers[index].cancel() }
+        for index in stride(from: 0, to: 400, by: 2) {
+            do {
+                try await callers[index].value
+                XCTFail("job \(index): expected CancellationError")
+            } catch is CancellationError {}
+        }
+        release.signal()
+        try await blocker.value
+        for index in stride(from: 1, to: 400, by: 2) { try await callers[index].value }
+        let drained = await runWithin(deadline: .now + .seconds(10)) { await pool.drain() }
+        XCTAssertTrue(drained, "drain hung")
+        XCTAssertEqual(ran.withLock { $0 }, Set(stride(from: 1, to: 400, by: 2)))
+    }
+
+    /// After a time limit, `abandon` answers every queued caller with `CancellationError` at once
+    /// and runs none of their jobs; the running job finishes and its caller still gets its result.
+    func testAbandonAnswersQueuedCallersWithoutRunningTheirJobs() async throws {
+        let pool = makePool(workers: 1)
+        let release = DispatchSemaphore(value: 0)
+        let ran = Locked(0)
+        let running = Task { try await pool.submit(label: "running") { release.wait(timeout: .now() + 20) == .success } }
+        let started = await eventually(.seconds(10)) { !pool.snapshot(now: .now).isEmpty }
+        XCTAssertTrue(started, "the first job never started")
+        let queued = (0..<20).map { index in
+            Task { try await pool.submit(label: "queued \(index)") { ran.withLock { $0 += 1 } } }
+        }
+        let allQueued = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 21 }
+        XCTAssertTrue(allQueued, "not every job was queued")
+        pool.abandon()
+        for caller in queued {
+            do {
+                try await caller.value
+                XCTFail("expected CancellationError")
+            } catch is CancellationError {}
+        }
+        release.signal()
+        let finished = try await running.value
+        XCTAssertTrue(finished, "the running job was not released in time")
+        XCTAssertEqual(ran.withLock { $0 }, 0, "abandoned jobs must not run")
+        // The host leaves an abandoned pool's threads to exit on their own; here they are joined.
+        let joined = await runWithin(deadline: .now + .seconds(10)) { await pool.drain() }
+        XCTAssertTrue(joined, "the worker did not exit after its job")
+    }
 }

@@ -1,0 +1,82 @@
+/// One executor job: what to run, and its caller's continuation until the caller is answered.
+///
+/// The job is the only per-job object: the caller's continuation waits in it, so a worker
+/// answers the caller under the pool lock it takes anyway after each job, and a cancelled caller
+/// finds the job's phase there too.
+final class PoolJob: @unchecked Sendable {
+    // Why this is safe: `phase` and `caller` are the only mutable fields, and they are read and
+    // written only while the owning `ExecutorPool`'s mutex is held: in `enqueue`, `cancel`,
+    // `snapshot` and the `State` methods (all called inside `withLock` or `locked`), and by a
+    // worker between its `lock()` and `unlock()`. Everything else is a `let`.
+
+    /// Where the job is in its life. Only `.new` → `.queued` → `.running` → `.finished` runs it
+    /// and answers the caller with its result; the other ends answer the caller otherwise.
+    enum Phase {
+        /// Created; not yet queued.
+        case new
+        /// Waiting for a worker.
+        case queued
+        /// A worker runs it.
+        case running
+        /// Never runs: its caller was cancelled (or the pool refused it) before it started.
+        case withdrawn
+        /// Runs on, but its caller was cancelled and has been answered already.
+        case abandoned
+        /// Ran, and its caller has its result (or is about to).
+        case finished
+    }
+
+    /// The label given by the caller, for reports.
+    let label: String
+    /// When the caller submitted it.
+    let queuedAt: ContinuousClock.Instant
+    private let body: @Sendable () throws -> any Sendable
+    /// Guarded by the pool's lock.
+    var phase = Phase.new
+    /// The waiting caller, until it is answered. Guarded by the pool's lock.
+    var caller: CheckedContinuation<any Sendable, any Error>?
+
+    init(label: String, body: @escaping @Sendable () throws -> any Sendable) {
+        self.label = label
+        self.body = body
+        queuedAt = .now
+    }
+
+    /// Runs the job on the calling thread; no lock is held.
+    func execute() -> Result<any Sendable, any Error> {
+        Result { try body() }
+    }
+
+    /// Takes the caller to answer it, so that nobody answers it twice. Under the pool's lock.
+    func takeCaller() -> CheckedContinuation<any Sendable, any Error>? {
+        defer { caller = nil }
+        return caller
+    }
+
+    /// The job has run: its caller, unless the caller has gone. Under the pool's lock.
+    func finish() -> CheckedContinuation<any Sendable, any Error>? {
+        guard phase == .running else { return nil }
+        phase = .finished
+        return takeCaller()
+    }
+}
+
+/// A job that has run, held by its worker until the pool's lock is released: resuming the
+/// caller enqueues its task, and that must not lengthen the critical section.
+struct Completion {
+    /// The job's label, for the report when nobody waits for an error.
+    let label: String
+    /// The caller to answer, or `nil` if it was cancelled while the job ran.
+    let caller: CheckedContinuation<any Sendable, any Error>?
+    /// What the job returned or threw.
+    let result: Result<any Sendable, any Error>
+
+    /// Answers the caller; with no caller, reports an error nobody else would see.
+    func deliver(_ reportFailure: (String, any Error) -> Void) {
+        if let caller {
+            caller.resume(with: result)
+        } else if case .failure(let error) = result {
+            reportFailure("executor job \"\(label)\" (its caller had gone)", error)
+        }
+    }
+}
