@@ -65,7 +65,7 @@ final class ExecutorPool: Sendable {
         }
 
         /// Takes every queued job out of line, and their callers to answer.
-        mutating func removeAllQueued() -> [CheckedContinuation<any Sendable, any Error>] {
+        mutating func removeAllQueued() -> [UnsafeContinuation<any Sendable, any Error>] {
             defer {
                 queue.removeAll()
                 head = 0
@@ -144,7 +144,7 @@ final class ExecutorPool: Sendable {
     /// the worker that finishes the job, the caller's cancellation, or a pool that refuses it.
     private func submitErased(_ job: PoolJob) async throws -> any Sendable {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<any Sendable, any Error>) in
                 enqueue(job, continuation)
             }
         } onCancel: {
@@ -154,7 +154,7 @@ final class ExecutorPool: Sendable {
 
     /// Queues a job; wakes a sleeping thread, or starts one, only when no awake thread is free
     /// to take it. A closed pool, or a caller cancelled before this point, gets its answer at once.
-    private func enqueue(_ job: PoolJob, _ continuation: CheckedContinuation<any Sendable, any Error>) {
+    private func enqueue(_ job: PoolJob, _ continuation: UnsafeContinuation<any Sendable, any Error>) {
         enum Outcome { case refused(any Error), queued(wake: Bool, start: Int?) }
         let outcome = state.withLock { state -> Outcome in
             guard job.phase == .new else { return .refused(CancellationError()) }
@@ -191,7 +191,7 @@ final class ExecutorPool: Sendable {
     /// running job is released now and the job runs on, its result discarded. Before the job is
     /// queued, this leaves a mark that `enqueue` honours.
     private func cancel(_ job: PoolJob) {
-        let (caller, waiters) = state.withLock { state -> (CheckedContinuation<any Sendable, any Error>?, [CheckedContinuation<Void, Never>]) in
+        let (caller, waiters) = state.withLock { state -> (UnsafeContinuation<any Sendable, any Error>?, [CheckedContinuation<Void, Never>]) in
             switch job.phase {
             case .new:
                 job.phase = .withdrawn
@@ -222,7 +222,7 @@ final class ExecutorPool: Sendable {
         if rc != 0 {
             box.release()
             // With no worker left, nothing would ever run the queue: refuse it now.
-            let stranded = state.withLock { state -> [CheckedContinuation<any Sendable, any Error>] in
+            let stranded = state.withLock { state -> [UnsafeContinuation<any Sendable, any Error>] in
                 state.alive -= 1
                 state.freeSlots.append(index)
                 guard state.alive == 0 else { return [] }
@@ -373,7 +373,7 @@ final class ExecutorPool: Sendable {
     /// `CancellationError` without running it, and asks idle threads to exit. Running jobs are
     /// left to finish on their own threads, which are not joined.
     func abandon() {
-        let refused = state.withLock { state -> [CheckedContinuation<any Sendable, any Error>] in
+        let refused = state.withLock { state -> [UnsafeContinuation<any Sendable, any Error>] in
             state.closed = true
             state.exiting = true
             queuedHint.store(0, ordering: .relaxed)
