@@ -221,4 +221,43 @@ final class ExecutorPoolTests: XCTestCase {
         let joined = await runWithin(deadline: .now + .seconds(10)) { await pool.drain() }
         XCTAssertTrue(joined, "the worker did not exit after its job")
     }
+
+    /// Callers cancelled at random moments while 2,000 short jobs stream through 3 workers:
+    /// every caller is answered exactly once; a caller that got a value had its job run; a job
+    /// never runs twice; and drain returns, so no queued count was lost.
+    func testRandomCancellationsUnderLoadAnswerEveryCallerOnce() async throws {
+        let pool = makePool(workers: 3)
+        let runs = Locked([Int](repeating: 0, count: 2000))
+        var generator = SystemRandomNumberGenerator()
+        let callers = (0..<2000).map { index in
+            Task { () -> Int? in
+                do {
+                    return try await pool.submit(label: "job \(index)") { () -> Int in
+                        runs.withLock { $0[index] += 1 }
+                        if index % 7 == 0 { sleepMillis(1) }
+                        return index
+                    }
+                } catch is CancellationError {
+                    return nil
+                }
+            }
+        }
+        for index in 0..<2000 where Int.random(in: 0..<3, using: &generator) == 0 {
+            if index % 50 == 0 { await Task.yield() }
+            callers[index].cancel()
+        }
+        var answered = 0
+        for (index, caller) in callers.enumerated() {
+            let value = try await caller.value
+            answered += 1
+            if let value {
+                XCTAssertEqual(value, index)
+                XCTAssertEqual(runs.withLock { $0[index] }, 1, "job \(index): a value without its job having run once")
+            }
+        }
+        XCTAssertEqual(answered, 2000)
+        let drained = await runWithin(deadline: .now + .seconds(20)) { await pool.drain() }
+        XCTAssertTrue(drained, "drain hung: the pool lost count of its queued or running jobs")
+        XCTAssertTrue(runs.withLock { $0.allSatisfy { $0 <= 1 } }, "a job ran twice")
+    }
 }
