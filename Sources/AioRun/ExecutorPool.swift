@@ -13,8 +13,10 @@ import Glibc
 /// starves async work. `drain()` is phase 4 of a plugin's teardown.
 final class ExecutorPool: Sendable {
     private struct State {
-        /// Queued jobs in order. A job withdrawn by its caller stays in place, no longer
-        /// `.queued`, and is skipped when its turn comes.
+        /// Queued jobs in order, from `head` on. A job withdrawn by its caller stays in place, no
+        /// longer `.queued`, and is skipped when its turn comes. Jobs before `head` have been
+        /// taken; they stay until the array is compacted, but have already let go of their
+        /// closures (see `PoolJob.start()` and `withdraw()`).
         var queue: [PoolJob] = []
         var head = 0
         var queued = 0
@@ -43,15 +45,15 @@ final class ExecutorPool: Sendable {
             queued += 1
         }
 
-        mutating func popNext() -> PoolJob? {
+        /// Takes the next queued job, and the closure to run for it.
+        mutating func popNext() -> (PoolJob, PoolJob.Body)? {
             while head < queue.count {
                 let job = queue[head]
                 head += 1
-                if job.phase == .queued {
+                if let body = job.start() {
                     queued -= 1
-                    job.phase = .running
                     compact()
-                    return job
+                    return (job, body)
                 }
             }
             compact()
@@ -60,7 +62,7 @@ final class ExecutorPool: Sendable {
 
         /// Takes a queued job out of line, so it never starts.
         mutating func withdraw(_ job: PoolJob) {
-            job.phase = .withdrawn
+            job.withdraw()
             queued -= 1
         }
 
@@ -72,7 +74,7 @@ final class ExecutorPool: Sendable {
                 queued = 0
             }
             return queue[head...].filter { $0.phase == .queued }.compactMap { job in
-                job.phase = .withdrawn
+                job.withdraw()
                 return job.takeCaller()
             }
         }
@@ -159,7 +161,7 @@ final class ExecutorPool: Sendable {
         let outcome = state.withLock { state -> Outcome in
             guard job.phase == .new else { return .refused(CancellationError()) }
             guard !state.closed else {
-                job.phase = .withdrawn
+                job.withdraw()
                 return .refused(AioRunAPIError.executorClosed(plugin: owner, job: job.label))
             }
             job.caller = continuation
@@ -194,7 +196,7 @@ final class ExecutorPool: Sendable {
         let (caller, waiters) = state.withLock { state -> (UnsafeContinuation<any Sendable, any Error>?, [CheckedContinuation<Void, Never>]) in
             switch job.phase {
             case .new:
-                job.phase = .withdrawn
+                job.withdraw()
                 return (nil, [])
             case .queued:
                 state.withdraw(job)
@@ -221,16 +223,24 @@ final class ExecutorPool: Sendable {
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            // With no worker left, nothing would ever run the queue: refuse it now.
-            let stranded = state.withLock { state -> [UnsafeContinuation<any Sendable, any Error>] in
+            // The queue may count on this thread. With no worker left, nothing would ever run
+            // it: refuse it now. Otherwise a sleeping worker must take over, or a job queued
+            // while this thread was counted as free could wait for the next submit.
+            let (stranded, wake, waiters) = state.withLock { state in
                 state.alive -= 1
                 state.freeSlots.append(index)
-                guard state.alive == 0 else { return [] }
+                guard state.alive == 0 else {
+                    let wake = state.queued > 0 && state.sleeping - state.pendingWakes > 0
+                    if wake { state.pendingWakes += 1 }
+                    return ([UnsafeContinuation<any Sendable, any Error>](), wake, [CheckedContinuation<Void, Never>]())
+                }
                 queuedHint.store(0, ordering: .relaxed)
-                return state.removeAllQueued()
+                return (state.removeAllQueued(), false, state.takeDrainWaiters())
             }
+            if wake { state.signal() }
             let error = PoolThreadError(code: rc)
             stranded.forEach { $0.resume(throwing: error) }
+            waiters.forEach { $0.resume() }
             reportFailure("starting an executor thread", error)
         }
     }
@@ -240,18 +250,18 @@ final class ExecutorPool: Sendable {
         // Recorded by the thread itself, under the lock, so `stopThreads` sees every thread
         // whose exit it waits for.
         state.withLock { $0.threads.append(pthread_self()) }
-        enum Step { case run(PoolJob), exit([CheckedContinuation<Void, Never>]), spin, sleep }
+        enum Step { case run(PoolJob, PoolJob.Body), exit([CheckedContinuation<Void, Never>]), spin, sleep }
         // The job this worker just finished, whose caller is resumed once the lock is released:
         // resuming enqueues the caller's task, which must not lengthen the critical section.
         var finished: Completion?
         state.lock()
         while true {
             let step = state.locked { state -> Step in
-                if let job = state.popNext() {
+                if let (job, body) = state.popNext() {
                     queuedHint.store(state.queued, ordering: .relaxed)
                     state.running[index] = (job.label, .now)
                     state.busy += 1
-                    return .run(job)
+                    return .run(job, body)
                 }
                 queuedHint.store(0, ordering: .relaxed)
                 guard state.exiting else {
@@ -302,10 +312,10 @@ final class ExecutorPool: Sendable {
                 finished?.deliver(reportFailure)
                 waiters.forEach { $0.resume() }
                 return
-            case .run(let job):
+            case .run(let job, let body):
                 state.unlock()
                 finished?.deliver(reportFailure)
-                let result = job.execute()
+                let result = Result { try body() }
                 state.lock()
                 let waiters = state.locked { state -> [CheckedContinuation<Void, Never>] in
                     state.running[index] = nil
@@ -361,7 +371,7 @@ final class ExecutorPool: Sendable {
             if done { continuation.resume() }
         }
         // Every worker has left its loop (and recorded itself before), so these joins return
-        // at once.
+        // at once, or after a worker's last resume of a caller.
         let threads = state.withLock { state -> [pthread_t] in
             defer { state.threads = [] }
             return state.threads
@@ -373,13 +383,15 @@ final class ExecutorPool: Sendable {
     /// `CancellationError` without running it, and asks idle threads to exit. Running jobs are
     /// left to finish on their own threads, which are not joined.
     func abandon() {
-        let refused = state.withLock { state -> [UnsafeContinuation<any Sendable, any Error>] in
+        let (refused, waiters) = state.withLock { state in
             state.closed = true
             state.exiting = true
             queuedHint.store(0, ordering: .relaxed)
-            return state.removeAllQueued()
+            return (state.removeAllQueued(), state.takeDrainWaiters())
         }
         refused.forEach { $0.resume(throwing: CancellationError()) }
+        // A drain that was waiting for the queue to empty, with nothing running, is done now.
+        waiters.forEach { $0.resume() }
         state.broadcast()
     }
 

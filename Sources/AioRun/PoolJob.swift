@@ -1,11 +1,11 @@
 /// One executor job: what to run, and its caller's continuation until the caller is answered.
 ///
-/// The job is the only per-job object: the caller's continuation waits in it, so a worker
-/// answers the caller under the pool lock it takes anyway after each job, and a cancelled caller
-/// finds the job's phase there too.
+/// The job is the only per-job object. The caller's continuation waits in it: a worker takes the
+/// continuation under the pool lock it takes anyway after each job, and resumes it once it has
+/// released the lock. A cancelled caller finds the job's phase there too.
 final class PoolJob: @unchecked Sendable {
-    // Why this is safe: `phase` and `caller` are the only mutable fields, and they are read and
-    // written only while the owning `ExecutorPool`'s mutex is held: in `enqueue`, `cancel`,
+    // Why this is safe: `phase`, `caller` and `body` are the only mutable fields, and they are
+    // read and written only while the owning `ExecutorPool`'s mutex is held: in `enqueue`, `cancel`,
     // `snapshot` and the `State` methods (all called inside `withLock` or `locked`), and by a
     // worker between its `lock()` and `unlock()`. Everything else is a `let`.
     //
@@ -15,11 +15,12 @@ final class PoolJob: @unchecked Sendable {
     // - At most once: `enqueue` either resumes it at once and never stores it, or stores it here
     //   under the lock. Every later resume first takes it with `takeCaller()` under that lock,
     //   which clears it, so only one party ever holds it.
-    // - At least once: a stored caller belongs to a `.queued` job. A queued job is taken by a
-    //   worker (then `finish()` takes the caller) or withdrawn by `cancel` or `removeAllQueued`
-    //   (which take it). A running job's caller is taken by `finish()` or by `cancel`. A closed
-    //   pool still runs its queued jobs (workers look at the queue before they exit);
-    //   `abandon` withdraws them.
+    // - At least once: a stored caller belongs to a `.queued` or `.running` job. A queued job is
+    //   taken by a worker (then `finish()` takes the caller) or withdrawn by `cancel` or
+    //   `removeAllQueued` (which take it). A running job's caller is taken by `finish()` or by
+    //   `cancel`. A closed pool still runs its queued jobs (workers look at the queue before they
+    //   exit); `abandon` withdraws them, and so does a failed thread start that leaves no worker.
+    //   A failed thread start that leaves workers wakes a sleeping one if jobs are queued.
 
     /// Where the job is in its life. Only `.new` → `.queued` → `.running` → `.finished` runs it
     /// and answers the caller with its result; the other ends answer the caller otherwise.
@@ -42,21 +43,35 @@ final class PoolJob: @unchecked Sendable {
     let label: String
     /// When the caller submitted it.
     let queuedAt: ContinuousClock.Instant
-    private let body: @Sendable () throws -> any Sendable
+    /// What a worker runs: the caller's job, its result type erased.
+    typealias Body = @Sendable () throws -> any Sendable
+    /// Released as soon as the job starts or is withdrawn, so that whatever it captured is not
+    /// kept alive by a queue slot. Guarded by the pool's lock.
+    private var body: Body?
     /// Guarded by the pool's lock.
     var phase = Phase.new
     /// The waiting caller, until it is answered. Guarded by the pool's lock.
     var caller: UnsafeContinuation<any Sendable, any Error>?
 
-    init(label: String, body: @escaping @Sendable () throws -> any Sendable) {
+    init(label: String, body: @escaping Body) {
         self.label = label
         self.body = body
         queuedAt = .now
     }
 
-    /// Runs the job on the calling thread; no lock is held.
-    func execute() -> Result<any Sendable, any Error> {
-        Result { try body() }
+    /// A worker takes the queued job: its closure, to run once the lock is released, or `nil`
+    /// if the job is not queued (withdrawn meanwhile). Under the pool's lock.
+    func start() -> Body? {
+        guard phase == .queued, let body else { return nil }
+        phase = .running
+        self.body = nil
+        return body
+    }
+
+    /// The job will never run: its closure is released now. Under the pool's lock.
+    func withdraw() {
+        phase = .withdrawn
+        body = nil
     }
 
     /// Takes the caller to answer it, so that nobody answers it twice. Under the pool's lock.

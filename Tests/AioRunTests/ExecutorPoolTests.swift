@@ -260,4 +260,56 @@ final class ExecutorPoolTests: XCTestCase {
         XCTAssertTrue(drained, "drain hung: the pool lost count of its queued or running jobs")
         XCTAssertTrue(runs.withLock { $0.allSatisfy { $0 <= 1 } }, "a job ran twice")
     }
+
+    /// A finished job lets go of its closure at once, not when the queue is next compacted: the
+    /// queue slot it leaves behind must not keep alive what the job captured.
+    func testFinishedJobReleasesWhatItCapturedWhileTheQueueIsBusy() async throws {
+        let pool = makePool(workers: 1)
+        let releaseFirst = DispatchSemaphore(value: 0)
+        let releaseSecond = DispatchSemaphore(value: 0)
+        let first = Task { try await pool.submit(label: "first blocker") { _ = releaseFirst.wait(timeout: .now() + 20) } }
+        let started = await eventually(.seconds(10)) { !pool.snapshot(now: .now).isEmpty }
+        XCTAssertTrue(started, "the first blocker never started")
+        // Queued one at a time, so that the order is known.
+        let (capturing, watch) = submitCapturingJob(pool)
+        let queuedFirst = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 2 }
+        let second = Task { try await pool.submit(label: "second blocker") { _ = releaseSecond.wait(timeout: .now() + 20) } }
+        let queuedSecond = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 3 }
+        let last = Task { try await pool.submit(label: "last") { 3 } }
+        let queuedLast = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 4 }
+        XCTAssertTrue(queuedFirst && queuedSecond && queuedLast, "not every job was queued")
+        releaseFirst.signal()
+        try await first.value
+        let captured = try await capturing.value
+        XCTAssertEqual(captured, 2)
+        // The second blocker runs now and the last job waits: the queue is not empty.
+        let secondRuns = await eventually(.seconds(10)) { pool.snapshot(now: .now).contains { $0.label == "second blocker" && $0.kind == .job } }
+        XCTAssertTrue(secondRuns, "the second blocker never started")
+        let released = await eventually(.seconds(5)) { watch.value == nil }
+        XCTAssertTrue(released, "a finished job still holds what its closure captured")
+        releaseSecond.signal()
+        try await second.value
+        let lastValue = try await last.value
+        XCTAssertEqual(lastValue, 3)
+        let drained = await runWithin(deadline: .now + .seconds(10)) { await pool.drain() }
+        XCTAssertTrue(drained, "drain hung")
+    }
+
+    /// Starts a job whose closure alone holds a fresh object; returns its caller and a weak view
+    /// of the object.
+    private func submitCapturingJob(_ pool: ExecutorPool) -> (Task<Int, any Error>, WeakToken) {
+        let token = Token()
+        let watch = WeakToken(token)
+        let job: @Sendable () -> Int = { withExtendedLifetime(token) { 2 } }
+        return (Task { try await pool.submit(label: "capturing", job) }, watch)
+    }
+}
+
+/// An object to watch for release.
+final class Token: Sendable {}
+
+/// A weak view of a ``Token``.
+final class WeakToken: Sendable {
+    weak let value: Token?
+    init(_ value: Token) { self.value = value }
 }
