@@ -73,7 +73,8 @@ final class ExecutorPool: Sendable {
                 head = 0
                 queued = 0
             }
-            return queue[head...].filter { $0.phase == .queued }.compactMap { job in
+            return queue[head...].compactMap { job in
+                guard job.phase == .queued else { return nil }
                 job.withdraw()
                 return job.takeCaller()
             }
