@@ -27,6 +27,9 @@ public final class LifecycleManager: Sendable {
     public init(options: LifecycleOptions, logger: Logger) async {
         self.options = options
         self.logger = logger
+        // A reader that goes away (`aiorun-host … | head`) must give EPIPE on the next write, not
+        // end the process without teardown (README, "Failure modes").
+        signal(SIGPIPE, SIG_IGN)
         let signals = await SignalWatcher()
         signals.start(latch: latch) { [self] name, number in
             escalate(signal: name, number: number)
@@ -151,8 +154,7 @@ public final class LifecycleManager: Sendable {
             }
         }
         logger.critical("\(lines.joined(separator: "\n"))")
-        fflush(nil)
-        _exit(code)
+        terminateProcess(code)
     }
 
     /// The sink behind each context's `log`: attributes a record to the unit whose task is

@@ -10,10 +10,15 @@ import Glibc
 /// be running, and atexit handlers and library destructors must not race them.
 public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
     let code = await withTaskExecutorPreference(ControlExecutor.shared) { () async -> Int32 in
-        let code = await body()
-        fflush(nil)
-        _exit(code)
+        terminateProcess(await body())
     }
     // Not reached: the closure above exits on the control thread.
+    _exit(code)
+}
+
+/// Ends the process now with `code`: flushes buffered C stdio output, then `_exit`. Every exit
+/// the runtime decides on goes through here (see README, "Exit codes").
+public func terminateProcess(_ code: Int32) -> Never {
+    fflush(nil)
     _exit(code)
 }

@@ -30,6 +30,12 @@ public struct HostConfiguration: Sendable {
     public var logFormat = LogFormat.text
     /// Whether plugin files writable or owned by others are accepted (`--allow-insecure-plugins`).
     public var allowInsecurePlugins = false
+    /// Whether every plugin is first loaded in a throwaway child process (`--preflight`; always
+    /// for `--check` and `--inspect`), so that a file that crashes the dynamic loader is refused
+    /// instead of ending the host.
+    public var preflight = false
+    /// The time limit for loading and creating all plugins (`--load-timeout`).
+    public var loadTimeout: Duration = .seconds(60)
 
     /// Creates a configuration.
     public init(

@@ -48,6 +48,12 @@ struct AioRunHostCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("text (default, for terminals) or json (one object per line).", valueName: "format"))
     var logFormat: String?
 
+    @Flag(name: .long, help: "Load every plugin in a throwaway child process first, so a file that crashes the dynamic loader is refused (always on for --check and --inspect).")
+    var preflight = false
+
+    @Option(name: .long, help: ArgumentHelp("Time limit for loading and creating all plugins, in seconds (default 60).", valueName: "seconds"))
+    var loadTimeout: Double?
+
     @Flag(name: .long, help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65.")
     var check = false
 
@@ -56,6 +62,21 @@ struct AioRunHostCommand: AsyncParsableCommand {
 
     @Argument(help: ArgumentHelp("Plugins to load, in order.", valueName: "plugin"))
     var plugins: [String] = []
+
+    /// Internal child modes first (they never parse arguments), then the usual parse and run.
+    static func main() async {
+        InternalChild.runIfRequested()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 
     func validate() throws {
         _ = try makeConfiguration()
@@ -106,6 +127,13 @@ struct AioRunHostCommand: AsyncParsableCommand {
             configuration.logFormat = format
             configuration.allowInsecurePlugins = allowInsecurePlugins || (file?.allowInsecurePlugins ?? false)
             configuration.mode = inspect ? .inspect : check ? .check : .run
+            configuration.preflight = preflight || configuration.mode != .run
+            if let loadTimeout {
+                guard loadTimeout.isFinite, loadTimeout > 0, loadTimeout <= 86_400 * 365 else {
+                    throw HostUsageError("--load-timeout \(loadTimeout): expected seconds above 0, up to one year")
+                }
+                configuration.loadTimeout = .milliseconds(Int64((loadTimeout * 1000).rounded()))
+            }
             for setting in settings { try configuration.addSetting(setting) }
             return configuration
         } catch {
