@@ -92,15 +92,28 @@ indirect enum ConfigValue: Sendable {
     }
 }
 
-/// A table of a parsed config file: its keys and values.
+/// A table of a parsed config file: its keys in the reader's order, and a dictionary for
+/// lookups, so that reading every key of a table with many keys stays linear.
 struct ConfigTable: Sendable {
-    private let entries: [(String, ConfigValue)]
+    /// The table's keys, in the order the reader gave them (each once).
+    let keys: [String]
+    private let values: [String: ConfigValue]
 
-    init(_ entries: [(String, ConfigValue)]) { self.entries = entries }
-
-    /// The table's keys, in the order the reader gave them.
-    var keys: [String] { entries.map(\.0) }
+    /// A table of `entries`; a key given twice (TOML forbids it, so only a damaged encoding can)
+    /// keeps its first value.
+    init(_ entries: [(String, ConfigValue)]) {
+        var keys: [String] = []
+        var values: [String: ConfigValue] = [:]
+        keys.reserveCapacity(entries.count)
+        values.reserveCapacity(entries.count)
+        for (key, value) in entries where values[key] == nil {
+            keys.append(key)
+            values[key] = value
+        }
+        self.keys = keys
+        self.values = values
+    }
 
     /// The value of `key`, if present.
-    subscript(key: String) -> ConfigValue? { entries.first { $0.0 == key }?.1 }
+    subscript(key: String) -> ConfigValue? { values[key] }
 }

@@ -11,7 +11,8 @@ import Glibc
 // library that cost is paid only by the starts that read a config file.
 //
 // The library hands the parsed document back as bytes in a small self-describing encoding, so
-// that no Swift type crosses the dlopen boundary (DESIGN §1 explains why types must not):
+// that no Swift type crosses the dlopen boundary (the host and this library are built as
+// separate images, so a Swift type on both sides is not one type):
 //
 //     table   t<count>:  then <count> pairs of (string key, value)
 //     array   a<count>:  then <count> values
@@ -19,7 +20,8 @@ import Glibc
 //     integer i<decimal>;
 //     float   f<decimal, inf, -inf or nan>;
 //     boolean b1;  or  b0;
-//     other   o<bytes>:<type name>   (dates and times: the host accepts none)
+//     other   o<bytes>:<type name>   (dates and times: the host accepts none; `too-deep` for
+//                                     a value nested deeper than `maximumDepth`)
 //
 // Decoded by `ConfigValue` in AioRunHost.
 
@@ -36,7 +38,7 @@ public func aiorunTOMLParse(
     let status: Int32
     do {
         let table = try TOMLTable(string: source)
-        encode(table, into: &output)
+        encode(table, depth: 0, into: &output)
         status = 0
     } catch let error as TOMLParseError {
         output = Array("\(error.source.begin.line)\t\(error.description)".utf8)
@@ -52,30 +54,39 @@ public func aiorunTOMLParse(
     return status
 }
 
-private func encode(_ table: TOMLTable, into output: inout [UInt8]) {
+/// Values nested deeper than this are encoded as `o8:too-deep` instead of being recursed into,
+/// so a file like `a.a.a.…a = 1` with thousands of levels cannot overflow the stack here. The
+/// host refuses documents nested deeper than 64 levels (`ConfigValue.maximumDepth`) anyway.
+private let maximumDepth = 65
+
+private func encode(_ table: TOMLTable, depth: Int, into output: inout [UInt8]) {
     let keys = table.keys
     output += Array("t\(keys.count):".utf8)
     for key in keys {
         encode(string: key, into: &output)
-        encode(table[key], into: &output)
+        encode(table[key], depth: depth + 1, into: &output)
     }
 }
 
-private func encode(_ value: (any TOMLValueConvertible)?, into output: inout [UInt8]) {
+private func encode(_ value: (any TOMLValueConvertible)?, depth: Int, into output: inout [UInt8]) {
+    if depth > maximumDepth {
+        output += Array("o8:too-deep".utf8)
+        return
+    }
     guard let value else {
         output += Array("o4:none".utf8)
         return
     }
     switch value.type {
     case .table:
-        if let table = value.table { encode(table, into: &output) } else { output += Array("o5:table".utf8) }
+        if let table = value.table { encode(table, depth: depth, into: &output) } else { output += Array("o5:table".utf8) }
     case .array:
         guard let array = value.array else {
             output += Array("o5:array".utf8)
             return
         }
         output += Array("a\(array.count):".utf8)
-        for element in array { encode(element, into: &output) }
+        for element in array { encode(element, depth: depth + 1, into: &output) }
     case .string:
         encode(string: value.string ?? "", into: &output)
     case .int:

@@ -1,7 +1,6 @@
 import AioRun
 import AioRunHost
 import ArgumentParser
-import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -65,6 +64,10 @@ struct AioRunHostCommand: AsyncParsableCommand {
 
     /// Internal child modes first (they never parse arguments), then the usual parse and run.
     static func main() async {
+        // A reader that went away (`aiorun-host --help | head -1`, a closed log pipe) makes a
+        // write fail with EPIPE instead of killing the host before it can exit with its code
+        // (see README, Exit codes).
+        signal(SIGPIPE, SIG_IGN)
         InternalChild.runIfRequested()
         do {
             var command = try parseAsRoot()
@@ -78,71 +81,36 @@ struct AioRunHostCommand: AsyncParsableCommand {
         }
     }
 
-    func validate() throws {
-        _ = try makeConfiguration()
+    /// The command line's values, for the host to merge with the config file.
+    var options: CommandLineOptions {
+        var options = CommandLineOptions()
+        options.config = config
+        options.taskShutdownTimeout = taskShutdownTimeout
+        options.executorWorkers = executorWorkers
+        options.stopOnUnhandledErrors = stopOnUnhandledErrors
+        options.allowInsecurePlugins = allowInsecurePlugins
+        options.settings = settings
+        options.logLevel = logLevel
+        options.logFormat = logFormat
+        options.preflight = preflight
+        options.loadTimeout = loadTimeout
+        options.check = check
+        options.inspect = inspect
+        options.plugins = plugins
+        return options
     }
 
-    /// The file's settings, overridden by the command line's.
-    func makeConfiguration() throws -> HostConfiguration {
-        do {
-            let file = try config.map { path throws(HostUsageError) in try ConfigFile.load(path) }
-            let arguments = (file?.plugins.map(\.argument) ?? []) + (try plugins.map { try PluginArgument(parsing: $0) })
-            guard !arguments.isEmpty else {
-                throw HostUsageError("no plugin given; usage: aiorun-host [options] <plugin>... (or --config FILE)")
-            }
-            if inspect && arguments.count != 1 {
-                throw HostUsageError("--inspect takes exactly one plugin, got \(arguments.count)")
-            }
-            var timeout = file?.taskShutdownTimeout ?? .seconds(60)
-            if let taskShutdownTimeout {
-                guard taskShutdownTimeout.isFinite, taskShutdownTimeout >= 0, taskShutdownTimeout <= 86_400 * 365 else {
-                    throw HostUsageError("--task-shutdown-timeout \(taskShutdownTimeout): expected seconds from 0 to one year")
-                }
-                timeout = .milliseconds(Int64((taskShutdownTimeout * 1000).rounded()))
-            }
-            if let executorWorkers, !(1...1024).contains(executorWorkers) {
-                throw HostUsageError("--executor-workers \(executorWorkers): expected 1 to 1024")
-            }
-            var level = file?.logLevel ?? .info
-            if let logLevel {
-                guard let parsed = Logger.Level(rawValue: logLevel) else {
-                    throw HostUsageError("--log-level \(logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                level = parsed
-            }
-            var format = file?.logFormat ?? .text
-            if let logFormat {
-                guard let parsed = LogFormat(rawValue: logFormat) else {
-                    throw HostUsageError("--log-format \(logFormat): expected text or json")
-                }
-                format = parsed
-            }
-            var configuration = HostConfiguration(
-                plugins: arguments,
-                taskShutdownTimeout: timeout,
-                executorWorkers: executorWorkers ?? file?.executorWorkers ?? LifecycleOptions.defaultExecutorWorkers,
-                stopOnUnhandledErrors: stopOnUnhandledErrors || (file?.stopOnUnhandledErrors ?? false),
-                settings: [:],
-                logLevel: level)
-            configuration.logFormat = format
-            configuration.allowInsecurePlugins = allowInsecurePlugins || (file?.allowInsecurePlugins ?? false)
-            configuration.mode = inspect ? .inspect : check ? .check : .run
-            configuration.preflight = preflight || configuration.mode != .run
-            if let loadTimeout {
-                guard loadTimeout.isFinite, loadTimeout > 0, loadTimeout <= 86_400 * 365 else {
-                    throw HostUsageError("--load-timeout \(loadTimeout): expected seconds above 0, up to one year")
-                }
-                configuration.loadTimeout = .milliseconds(Int64((loadTimeout * 1000).rounded()))
-            }
-            for setting in settings { try configuration.addSetting(setting) }
-            return configuration
-        } catch {
-            throw ValidationError("\(error)")
-        }
-    }
-
+    /// Reads the config file (once: there is no `validate()`, which would read it a second
+    /// time and find a pipe empty) and runs the host. A usage error is thrown as a
+    /// `ValidationError`, which ArgumentParser prints with the usage and ends with 64, as it
+    /// does for its own errors.
     func run() async throws {
-        let configuration = try makeConfiguration()
+        let configuration: HostConfiguration
+        do {
+            configuration = try options.makeConfiguration()
+        } catch {
+            throw ValidationError(error.description)
+        }
         await exitAfter { await Host.run(configuration) }
     }
 }

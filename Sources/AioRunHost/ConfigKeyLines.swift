@@ -1,0 +1,52 @@
+/// Where each key of the config file stands, by section, for messages. TOMLKit gives positions
+/// only for syntax errors, so the file's lines are scanned for `key =` under their headers.
+/// Lines end at `\n` (a `\r` before it is dropped: Swift's `Character` would take `\r\n` as one
+/// character and never split there).
+struct KeyLines: Sendable {
+    enum Section: Hashable, Sendable {
+        case top, plugin(Int), pluginConfig(Int), other
+    }
+
+    private var lines: [Section: [String: Int]] = [:]
+    private var headers: [Int: Int] = [:]
+
+    init(_ text: String) {
+        var section = Section.top
+        var pluginIndex = -1
+        for (offset, bytes) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let number = offset + 1
+            var raw = Substring(bytes)
+            if raw.utf8.last == UInt8(ascii: "\r") { raw = Substring(raw.utf8.dropLast()) }
+            let line = raw.drop { $0 == " " || $0 == "\t" }
+            if line.hasPrefix("[[") {
+                let name = line.dropFirst(2).prefix { $0 != "]" }.filter { $0 != " " }
+                if name == "plugin" {
+                    pluginIndex += 1
+                    headers[pluginIndex] = number
+                    section = .plugin(pluginIndex)
+                } else {
+                    section = .other
+                }
+            } else if line.hasPrefix("[") {
+                let name = line.dropFirst().prefix { $0 != "]" }.filter { $0 != " " }
+                section = name == "plugin.config" && pluginIndex >= 0 ? .pluginConfig(pluginIndex) : .other
+            } else if let equals = line.firstIndex(of: "="), !line.hasPrefix("#") {
+                var key = String(line[..<equals]).trimmingCharacters(in: " \t")
+                if key.count >= 2, key.first == "\"" || key.first == "'" { key = String(key.dropFirst().dropLast()) }
+                if lines[section, default: [:]][key] == nil { lines[section, default: [:]][key] = number }
+            }
+        }
+    }
+
+    func line(of key: String, in section: Section) -> Int? { lines[section]?[key] }
+    func header(of plugin: Int) -> Int? { headers[plugin] }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var slice = self[...]
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

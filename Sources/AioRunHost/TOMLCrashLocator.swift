@@ -1,0 +1,83 @@
+/// After the TOML reader crashed on a config file (in its child process), finds the line that
+/// makes it crash, so that the usage error names the file and the line (README, Failure modes).
+///
+/// The reader reads the file front to back, so it crashes on a prefix of the file exactly when
+/// the prefix reaches the place where it crashed on the whole file. A bisection over prefixes
+/// cut at line ends finds the first line whose end is enough for a crash; each probe is one
+/// more child process (about as long as one `--config` start), about log2(lines) of them.
+enum TOMLCrashLocator {
+    /// At most this many probes, and this much time for all of them; beyond either the message
+    /// gives the best line known so far as "at or before".
+    static let probeLimit = 24
+    static let timeBudget: Duration = .seconds(10)
+
+    /// The usage error for a reader that ended with `status` (a signal, or no result in time) on
+    /// `bytes`. `probe` runs the reader on a prefix and returns how it ended (nil if it could not
+    /// be run).
+    static func error(
+        for status: SelfChild.Status, bytes: [UInt8], path: String, probe: ([UInt8]) -> SelfChild.Status?
+    ) -> HostUsageError {
+        guard case .signaled(let signal) = status else {
+            return HostUsageError(
+                "--config \(path): the TOML reader gave no result within \(TOMLLibrary.timeLimit) and was stopped; the file is too large or too complex")
+        }
+        let what = "the TOML reader crashed (\(SelfChild.signalName(signal)))"
+        guard let found = locate(bytes, probe: probe) else {
+            return HostUsageError("--config \(path):?: \(what) and the line could not be found")
+        }
+        let hint = headerHint(line(found.line, of: bytes))
+        if found.exact {
+            return HostUsageError("--config \(path):\(found.line): \(what) reading this line\(hint.map { ": \($0)" } ?? "; check its syntax")")
+        }
+        return HostUsageError("--config \(path):\(found.line): \(what) reading this line or one before it; check their syntax")
+    }
+
+    /// The first line (1-based) whose end is enough to crash the reader, and whether the search
+    /// finished (`exact`) or stopped at its limits with this line as an upper bound.
+    static func locate(_ bytes: [UInt8], probe: ([UInt8]) -> SelfChild.Status?) -> (line: Int, exact: Bool)? {
+        // ends[n - 1] is the length of the prefix holding lines 1...n.
+        var ends = bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") }.map { $0 + 1 }
+        if ends.last != bytes.count { ends.append(bytes.count) }
+        guard !ends.isEmpty else { return nil }
+        // Invariant: the prefix of `low` lines does not crash (0 lines: nothing to read), the
+        // prefix of `high` lines does (the whole file did).
+        var low = 0
+        var high = ends.count
+        let deadline = ContinuousClock.now + timeBudget
+        var probes = 0
+        while high - low > 1 {
+            guard probes < probeLimit, ContinuousClock.now < deadline else { return (high, false) }
+            probes += 1
+            let middle = (low + high) / 2
+            switch probe(Array(bytes[0..<ends[middle - 1]])) {
+            case .signaled?: high = middle
+            case .exited?: low = middle
+            case .timedOut?, nil: return (high, false)
+            }
+        }
+        return (high, true)
+    }
+
+    /// Line `number` (1-based) of `bytes`, as text.
+    private static func line(_ number: Int, of bytes: [UInt8]) -> String {
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: number, omittingEmptySubsequences: false)
+        guard number >= 1, number <= lines.count else { return "" }
+        return String(decoding: lines[number - 1], as: UTF8.self)
+    }
+
+    /// What is wrong with `text` if it is a table header with no name after `[` or `[[` (the
+    /// crash that toml++ 3.4 has on these): a hint for the message, else nil.
+    static func headerHint(_ text: String) -> String? {
+        var rest = Substring(text).drop { $0 == " " || $0 == "\t" }
+        guard rest.first == "[" else { return nil }
+        rest = rest.dropFirst()
+        if rest.first == "[" { rest = rest.dropFirst() }
+        rest = rest.drop { $0 == " " || $0 == "\t" }
+        if let first = rest.unicodeScalars.first {
+            let isKeyStart = (first.isASCII && (first.properties.isAlphabetic || ("0"..."9").contains(first)))
+                || first == "_" || first == "-" || first == "\"" || first == "'"
+            if isKeyStart { return nil }
+        }
+        return "a table header needs a name after \"[\" or \"[[\" (write [name] or [[name]])"
+    }
+}
