@@ -29,6 +29,8 @@ enum ConfigFileBytes {
     /// at a NUL without a word (it takes a C string), silently dropping the rest of the file, so
     /// both are refused here with their line and column.
     static func checkEncoding(_ bytes: [UInt8], path: String) throws(HostUsageError) {
+        // The standard library's validation is fast; the scan below only finds the place.
+        if !bytes.contains(0), String(validating: bytes, as: UTF8.self) != nil { return }
         var iterator = bytes.makeIterator()
         var parser = Unicode.UTF8.ForwardParser()
         var offset = 0

@@ -10,6 +10,8 @@ enum TOMLCrashLocator {
     /// gives the best line known so far as "at or before".
     static let probeLimit = 24
     static let timeBudget: Duration = .seconds(10)
+    /// Probes spent on suspect lines before plain bisection.
+    static let suspectProbes = 6
 
     /// The usage error for a reader that ended with `status` (a signal, or no result in time) on
     /// `bytes`. `probe` runs the reader on a prefix and returns how it ended (nil if it could not
@@ -25,7 +27,8 @@ enum TOMLCrashLocator {
         guard let found = locate(bytes, probe: probe) else {
             return HostUsageError("--config \(path):?: \(what) and the line could not be found")
         }
-        let hint = headerHint(line(found.line, of: bytes))
+        let text = found.line <= 0 ? "" : lines(of: bytes).dropFirst(found.line - 1).first ?? ""
+        let hint = headerHint(text) ?? nestingHint(text)
         if found.exact {
             return HostUsageError("--config \(path):\(found.line): \(what) reading this line\(hint.map { ": \($0)" } ?? "; check its syntax")")
         }
@@ -33,12 +36,15 @@ enum TOMLCrashLocator {
     }
 
     /// The first line (1-based) whose end is enough to crash the reader, and whether the search
-    /// finished (`exact`) or stopped at its limits with this line as an upper bound.
+    /// finished (`exact`) or stopped at its limits with this line as an upper bound. Lines that
+    /// look like the known crash (``headerHint(_:)``) are tried first: usually two probes then
+    /// settle it, however long the file.
     static func locate(_ bytes: [UInt8], probe: ([UInt8]) -> SelfChild.Status?) -> (line: Int, exact: Bool)? {
         // ends[n - 1] is the length of the prefix holding lines 1...n.
         var ends = bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") }.map { $0 + 1 }
         if ends.last != bytes.count { ends.append(bytes.count) }
         guard !ends.isEmpty else { return nil }
+        var suspects = lines(of: bytes).enumerated().filter { headerHint($0.element) != nil }.map { $0.offset + 1 }[...]
         // Invariant: the prefix of `low` lines does not crash (0 lines: nothing to read), the
         // prefix of `high` lines does (the whole file did).
         var low = 0
@@ -48,7 +54,19 @@ enum TOMLCrashLocator {
         while high - low > 1 {
             guard probes < probeLimit, ContinuousClock.now < deadline else { return (high, false) }
             probes += 1
-            let middle = (low + high) / 2
+            while let first = suspects.first, first <= low { suspects.removeFirst() }
+            // A few suspects at most, then plain bisection: lines such as `  [` inside a
+            // multi-line array look like suspects but are fine.
+            if probes > suspectProbes { suspects = [] }
+            let middle: Int
+            if let suspect = suspects.first, suspect < high {
+                middle = suspect
+            } else if let suspect = suspects.first, suspect == high {
+                middle = high - 1
+                suspects.removeFirst()
+            } else {
+                middle = (low + high) / 2
+            }
             switch probe(Array(bytes[0..<ends[middle - 1]])) {
             case .signaled?: high = middle
             case .exited?: low = middle
@@ -58,11 +76,16 @@ enum TOMLCrashLocator {
         return (high, true)
     }
 
-    /// Line `number` (1-based) of `bytes`, as text.
-    private static func line(_ number: Int, of bytes: [UInt8]) -> String {
-        let lines = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: number, omittingEmptySubsequences: false)
-        guard number >= 1, number <= lines.count else { return "" }
-        return String(decoding: lines[number - 1], as: UTF8.self)
+    /// The lines of `bytes`, as text.
+    private static func lines(of bytes: [UInt8]) -> [String] {
+        bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A hint for a line that nests thousands of levels deep (`a.a.a.…` or `[[[…`): the reader
+    /// recurses once per level and runs out of stack.
+    static func nestingHint(_ text: String) -> String? {
+        let levels = text.utf8.lazy.filter { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "{") }.count
+        return levels > 1000 ? "it nests keys, tables or arrays up to \(levels) levels deep (at most \(ConfigValue.maximumDepth) are used)" : nil
     }
 
     /// What is wrong with `text` if it is a table header with no name after `[` or `[[` (the

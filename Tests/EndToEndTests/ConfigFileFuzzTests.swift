@@ -27,7 +27,7 @@ final class ConfigFileFuzzTests: XCTestCase {
             "open bracket, newline": ":1:", "double bracket, newline": ":1:", "bracket, comment": ":1:",
             "double bracket, comment": ":1:", "bracket after a key": ":2:", "header with 0xFF": ":1:",
             "array header with 0xFE": ":1:", "NUL after a key": ":2:", "NUL in a header": ":1:",
-            "CR line ends": ":2:", "bracket, tab, newline": ":1:",
+            "CR line ends": ":2:", "bracket, tab, newline": ":1:", "very deep dotted key": ":2:", "very deep dotted header": ":1:",
         ]
         for (index, input) in ConfigFuzzInputs.knownCrashers.enumerated() {
             let outcome = try check(input.bytes, name: "crasher\(index)", label: input.name)
@@ -43,17 +43,27 @@ final class ConfigFileFuzzTests: XCTestCase {
     func testFuzzedConfigFilesNeverCrashOrHang() throws {
         let example = try Data(contentsOf: Products.repositoryRoot.appendingPathComponent("examples/aiorun.toml"))
         let bases = [Array(example)] + ConfigFuzzInputs.validBases(helloPath: Products.plugin("hello")).map { Array($0.utf8) }
-        let inputs = ConfigFuzzInputs.generate(count: 320, seed: Self.seed, bases: bases)
+        for (index, base) in bases.enumerated() {
+            XCTAssertEqual(try check(base, name: "base\(index)", label: "base \(index) unchanged").code, 0, "base \(index) must be valid")
+        }
+        let inputs = ConfigFuzzInputs.generate(count: 640, seed: Self.seed, bases: bases)
         var codes: [Int32: Int] = [:]
+        var reasons: [String: Int] = [:]
         let started = ContinuousClock.now
         for (index, input) in inputs.enumerated() {
             let outcome = try check(input.bytes, name: "fuzz\(index)", label: "seed \(Self.seed) \(input.name)")
             codes[outcome.code, default: 0] += 1
+            if let line = outcome.errorLine?.components(separatedBy: outcome.path).last {
+                // The reason's first words, without the line number: what kinds of errors the loop reached.
+                let words = line.split(separator: " ").dropFirst().prefix(4).joined(separator: " ")
+                reasons[words, default: 0] += 1
+            }
         }
         print("config fuzz: \(inputs.count) inputs in \(ContinuousClock.now - started), exit codes \(codes.sorted { $0.key < $1.key })")
+        for (reason, count) in reasons.sorted(by: { $0.value > $1.value }).prefix(12) { print("  \(count)× \(reason)") }
     }
 
-    /// Runs `aiorun-host --check --config <bytes> hello` and checks the outcome: 0, 64 with one
+    /// Runs `aiorun-host --check --config <bytes> fuzzed=<hello>` and checks the outcome: 0, 64 with one
     /// line naming the file, or 65 with one line naming a plugin the file loads (a mutation can
     /// give a plugin config that its initializer rejects); never a signal, never a hang.
     @discardableResult
@@ -62,13 +72,14 @@ final class ConfigFileFuzzTests: XCTestCase {
     {
         let url = scratch.appendingPathComponent("\(name).toml")
         try Data(bytes).write(to: url)
-        let host = try ChildProcess.host(["--check", "--config", url.path, Products.plugin("hello")])
+        // An alias that no base file uses, so the command line's plugin never clashes with the file's.
+        let host = try ChildProcess.host(["--check", "--config", url.path, "fuzzed=\(Products.plugin("hello"))"])
         let code = try host.waitForExit(within: .seconds(60), file: file, line: line).code
         let described = "\(label): \(ConfigFuzzInputs.describe(bytes))\n\(host.transcript)"
         let naming = host.lines(containing: url.path)
         switch code {
         case 0:
-            XCTAssertFalse(host.lines(containing: "ok hello").isEmpty, described, file: file, line: line)
+            XCTAssertFalse(host.lines(containing: "ok fuzzed").isEmpty, described, file: file, line: line)
         case 64:
             XCTAssertEqual(naming.count, 1, "one line must name the file; \(described)", file: file, line: line)
         case 65:
@@ -110,6 +121,24 @@ final class ConfigFileFuzzTests: XCTestCase {
         let result = try runHost(["--check", "--config", "/dev/stdin", Products.plugin("hello")], stdin: Data("[\n".utf8))
         XCTAssertEqual(result.code, 64, result.output)
         XCTAssertEqual(result.output.split(separator: "\n").filter { $0.contains("--config /dev/stdin:1:") }.count, 1, result.output)
+    }
+
+    /// The TOML reader (and with it Foundation) runs only in its child process: a host started
+    /// with a config file maps neither.
+    func testTOMLReaderIsNeverMappedInTheHost() throws {
+        let url = scratch.appendingPathComponent("aiorun.toml")
+        try "log-level = \"info\"\n[[plugin]]\nload = \"\(Products.plugin("hello"))\"\n".write(to: url, atomically: true, encoding: .utf8)
+        let host = try ChildProcess.host(["--config", url.path])
+        try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(30))
+        // Read to the end: procfs files report a size of 0.
+        let file = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/\(host.process.processIdentifier)/maps"))
+        let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+        try file.close()
+        host.send(SIGTERM)
+        XCTAssertEqual(try host.waitForExit(within: .seconds(15)).code, 0, host.transcript)
+        XCTAssertTrue(maps.contains("/libswift_Concurrency.so"), "the check reads the right maps")
+        XCTAssertFalse(maps.contains("/libAioRunTOML.so"), maps)
+        XCTAssertFalse(maps.contains("/libFoundation.so"), maps)
     }
 
     // MARK: - Many keys

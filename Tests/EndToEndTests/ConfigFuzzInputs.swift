@@ -57,6 +57,8 @@ enum ConfigFuzzInputs {
             ("deep inline tables", Array(("x = " + String(repeating: "{a=", count: 20_000) + "1" + String(repeating: "}", count: 20_000) + "\n").utf8)),
             ("deep dotted key", Array((Array(repeating: "a", count: 20_000).joined(separator: ".") + " = 1\n").utf8)),
             ("deep dotted header", Array(("[" + Array(repeating: "a", count: 20_000).joined(separator: ".") + "]\n").utf8)),
+            ("very deep dotted key", Array(("y = 1\n" + Array(repeating: "a", count: 500_000).joined(separator: ".") + " = 1\n").utf8)),
+            ("very deep dotted header", Array(("[" + Array(repeating: "a", count: 500_000).joined(separator: ".") + "]\n").utf8)),
             ("long string", Array(("x = \"" + String(repeating: "a", count: 1 << 20) + "\"\n").utf8)),
             ("many headers", Array(String(repeating: "[[plugin]]\n", count: 3).utf8)),
             ("empty", []),
