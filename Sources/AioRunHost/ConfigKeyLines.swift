@@ -32,13 +32,43 @@ struct KeyLines: Sendable {
                 section = name == "plugin.config" && pluginIndex >= 0 ? .pluginConfig(pluginIndex) : .other
             } else if let equals = line.firstIndex(of: "="), !line.hasPrefix("#") {
                 var key = String(line[..<equals]).trimmingCharacters(in: " \t")
-                if key.count >= 2, key.first == "\"" || key.first == "'" { key = String(key.dropFirst().dropLast()) }
+                if key.count >= 2, key.first == "'" { key = String(key.dropFirst().dropLast()) }
+                if key.count >= 2, key.first == "\"" { key = Self.unescaped(key.dropFirst().dropLast()) }
                 if lines[section, default: [:]][key] == nil { lines[section, default: [:]][key] = number }
             }
         }
     }
 
     func line(of key: String, in section: Section) -> Int? { lines[section]?[key] }
+
+    /// A basic string's escapes (`\n`, `\"`, `\u001B`, …) resolved, so that a quoted key is
+    /// found under the name the parser gives it; anything unknown is kept as written.
+    static func unescaped(_ text: Substring) -> String {
+        var result = ""
+        var rest = text.unicodeScalars[...]
+        while let scalar = rest.popFirst() {
+            guard scalar == "\\", let code = rest.popFirst() else {
+                result.unicodeScalars.append(scalar)
+                continue
+            }
+            let simple: [Unicode.Scalar: Unicode.Scalar] = ["b": "\u{8}", "t": "\t", "n": "\n", "f": "\u{C}", "r": "\r", "e": "\u{1B}", "\"": "\"", "\\": "\\"]
+            if let replacement = simple[code] {
+                result.unicodeScalars.append(replacement)
+            } else if code == "u" || code == "U" {
+                let digits = code == "u" ? 4 : 8
+                let hex = String(String.UnicodeScalarView(rest.prefix(digits)))
+                if hex.count == digits, let value = UInt32(hex, radix: 16), let decoded = Unicode.Scalar(value) {
+                    result.unicodeScalars.append(decoded)
+                    rest = rest.dropFirst(digits)
+                } else {
+                    result.unicodeScalars.append(contentsOf: [scalar, code])
+                }
+            } else {
+                result.unicodeScalars.append(contentsOf: [scalar, code])
+            }
+        }
+        return result
+    }
     func header(of plugin: Int) -> Int? { headers[plugin] }
 }
 

@@ -94,6 +94,23 @@ final class ConfigFileFuzzTests: XCTestCase {
         return (code, host.transcript, url.path, naming.first)
     }
 
+    /// A key with a newline, a terminal escape or a bidi override (written as TOML escapes) gives
+    /// one line with those characters escaped: the message can neither split nor repaint the
+    /// terminal.
+    func testControlCharactersInMessagesAreEscaped() throws {
+        let url = scratch.appendingPathComponent("control.toml")
+        try #"""
+            log-level = "info"
+            "a\nb\u001b[31mred\u202e" = 1
+            """#.write(to: url, atomically: true, encoding: .utf8)
+        let host = try ChildProcess.host(["--check", "--config", url.path, Products.plugin("hello")])
+        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 64, host.transcript)
+        let naming = host.lines(containing: url.path)
+        XCTAssertEqual(naming.count, 1, host.transcript)
+        XCTAssertTrue(naming.first?.contains(#":2: unknown key "a\nb\u{1B}[31mred\u{202E}""#) == true, host.transcript)
+        XCTAssertNil(host.index(of: "\u{1B}"), host.transcript)
+    }
+
     // MARK: - Read once
 
     /// `--config /dev/stdin` with a pipe on stdin: the file's plugins and options are all used
