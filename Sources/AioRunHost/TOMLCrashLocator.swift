@@ -101,6 +101,6 @@ enum TOMLCrashLocator {
                 || first == "_" || first == "-" || first == "\"" || first == "'"
             if isKeyStart { return nil }
         }
-        return "a table header needs a name after \"[\" or \"[[\" (write [name] or [[name]])"
+        return "a table header must start with a name, bare (A-Z a-z 0-9 _ -) or quoted, as in [name] or [[name]]"
     }
 }

@@ -4,11 +4,14 @@ import TOMLKit
 import Glibc
 #endif
 
-// libAioRunTOML.so: the host's TOML reader, loaded with dlopen only when `--config` is given.
+// libAioRunTOML.so: the host's TOML reader, loaded with dlopen only when `--config` is given,
+// and then only in a child process of the host (AioRunHost's TOMLChild): toml++, inside TOMLKit,
+// aborts on some malformed files (an `assert`, active in release builds too), and such an abort
+// must end the child, not the host (README, Failure modes).
 //
-// TOMLKit imports Foundation (for dates), and Foundation with its ICU data costs the host about
-// 7 ms of start-up in the dynamic loader alone, on every start, config file or not. Behind this
-// library that cost is paid only by the starts that read a config file.
+// TOMLKit imports Foundation (for dates), and Foundation with its ICU data costs about 7 ms of
+// start-up in the dynamic loader alone. Behind this library that cost is paid only by the
+// child, so the host itself never maps Foundation.
 //
 // The library hands the parsed document back as bytes in a small self-describing encoding, so
 // that no Swift type crosses the dlopen boundary (the host and this library are built as
@@ -48,7 +51,9 @@ public func aiorunTOMLParse(
         status = 1
     }
     guard let buffer = malloc(max(output.count, 1)) else { return 2 }
-    output.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    output.withUnsafeBytes { bytes in
+        if let base = bytes.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) }
+    }
     result.pointee = buffer
     resultLength.pointee = output.count
     return status
