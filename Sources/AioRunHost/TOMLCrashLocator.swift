@@ -6,9 +6,10 @@
 /// cut at line ends finds the first line whose end is enough for a crash; each probe is one
 /// more child process (about as long as one `--config` start), about log2(lines) of them.
 enum TOMLCrashLocator {
-    /// At most this many probes, and this much time for all of them; beyond either the message
-    /// gives the best line known so far as "at or before".
+    /// At most this many probes; beyond it the message gives the best line known so far, as
+    /// "this line or one before it".
     static let probeLimit = 24
+    /// At most this much time for all the probes, with the same outcome beyond it.
     static let timeBudget: Duration = .seconds(10)
     /// Probes spent on suspect lines before plain bisection.
     static let suspectProbes = 6

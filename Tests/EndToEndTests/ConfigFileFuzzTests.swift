@@ -225,7 +225,8 @@ final class ConfigFileFuzzTests: XCTestCase {
 
     // MARK: - SIGPIPE
 
-    /// A usage error written to a pipe nobody reads ends with 64, not with SIGPIPE (141).
+    /// A usage error written to a pipe nobody reads ends with 64, and `--help` with 0, not with
+    /// SIGPIPE (141).
     func testUsageErrorToAClosedPipeIsNotKilledBySIGPIPE() throws {
         let missing = scratch.appendingPathComponent("missing.toml").path
         // env --default-signal: the child starts with SIGPIPE at its default action even if
@@ -234,6 +235,10 @@ final class ConfigFileFuzzTests: XCTestCase {
             ["--default-signal=PIPE", Products.host.path, "--check", "--config", missing, Products.plugin("hello")],
             executable: URL(fileURLWithPath: "/usr/bin/env"), closedOutput: true)
         XCTAssertEqual(result.code, 64)
+        // `aiorun-host --help | head -1` with the reader gone before the help is written.
+        let help = try runHost(
+            ["--default-signal=PIPE", Products.host.path, "--help"], executable: URL(fileURLWithPath: "/usr/bin/env"), closedOutput: true)
+        XCTAssertEqual(help.code, 0)
     }
 
     // MARK: - Harness
