@@ -116,7 +116,9 @@ final class ConfigFileFuzzTests: XCTestCase {
     /// `--config /dev/stdin` with a pipe on stdin: the file's plugins and options are all used
     /// (it was read twice: "no plugin given", or options silently dropped).
     func testConfigFromStandardInputIsReadOnce() throws {
-        let text = "log-format = \"json\"\n[[plugin]]\nload = \"\(Products.plugin("hello"))\"\nalias = \"from-stdin\"\n"
+        // Far more than a pipe holds at once (64 KiB), so the host must read it to the end.
+        var text = "log-format = \"json\"\n[[plugin]]\nload = \"\(Products.plugin("hello"))\"\nalias = \"from-stdin\"\n[plugin.config]\n"
+        for index in 0..<20_000 { text += "key-\(index) = \(index)\n" }
         let result = try runHost(["--check", "--config", "/dev/stdin"], stdin: Data(text.utf8))
         XCTAssertEqual(result.code, 0, result.output)
         XCTAssertTrue(result.output.contains("ok from-stdin path="), result.output)
