@@ -61,6 +61,8 @@ final class ConfigFileFuzzTests: XCTestCase {
         }
         print("config fuzz: \(inputs.count) inputs in \(ContinuousClock.now - started), exit codes \(codes.sorted { $0.key < $1.key })")
         for (reason, count) in reasons.sorted(by: { $0.value > $1.value }).prefix(12) { print("  \(count)× \(reason)") }
+        let contained = reasons.filter { $0.key.hasPrefix("the TOML reader crashed") }.values.reduce(0, +)
+        print("  crashes of the TOML reader contained in its child: \(contained)")
     }
 
     /// Runs `aiorun-host --check --config <bytes> fuzzed=<hello>` and checks the outcome: 0, 64 with one

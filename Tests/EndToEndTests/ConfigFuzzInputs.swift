@@ -100,14 +100,17 @@ enum ConfigFuzzInputs {
     static let tokens: [[UInt8]] = [
         "[", "]", "[[", "]]", "{", "}", "=", "\"", "'", "\"\"\"", ".", ",", "#", "\n", " ", "\t", "\\", "\\u",
         "plugin", "load", "config", "0x", "1e", "-", "+", "inf", "true", "1979-05-27",
+        // Line starts and characters that reach the table-header code, where the reader aborted.
+        "\n[", "\n[[", "\n[ ", "\r", "é", "\u{7F}",
     ].map { Array($0.utf8) } + [[0], [0xFF], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98, 0x80]]
 
-    /// `count` inputs from `seed`: random bytes, random TOML-ish tokens, and mutations of `bases`.
+    /// `count` inputs from `seed`: random bytes, random TOML-ish tokens, lines that open table
+    /// headers, and mutations of `bases`.
     static func generate(count: Int, seed: UInt64, bases: [[UInt8]]) -> [(name: String, bytes: [UInt8])] {
         var random = SeededGenerator(seed: seed)
         var inputs: [(String, [UInt8])] = []
         for index in 0..<count {
-            switch index % 5 {
+            switch index % 6 {
             case 0:
                 let length = Int.random(in: 0...256, using: &random)
                 inputs.append(("random bytes #\(index)", (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }))
@@ -117,6 +120,15 @@ enum ConfigFuzzInputs {
                     bytes += tokens.randomElement(using: &random) ?? []
                 }
                 inputs.append(("random tokens #\(index)", bytes))
+            case 2:
+                // Lines that open table headers, followed by anything: the reader's weak spot.
+                var bytes: [UInt8] = []
+                for _ in 0..<Int.random(in: 1...6, using: &random) {
+                    bytes += Bool.random(using: &random) ? Array("[".utf8) : Array("[[".utf8)
+                    for _ in 0..<Int.random(in: 0...4, using: &random) { bytes += tokens.randomElement(using: &random) ?? [] }
+                    bytes += Array("\n".utf8)
+                }
+                inputs.append(("header lines #\(index)", bytes))
             default:
                 let base = bases[index % bases.count]
                 inputs.append(("mutation #\(index) of base \(index % bases.count)", mutate(base, using: &random)))
