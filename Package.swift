@@ -19,6 +19,15 @@ func plugin(_ product: String, target: String, path: String, logBridge: Bool = f
 
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+/// An executable that runs AioRun exports the signal functions that CAioRunSignalGuard defines,
+/// so that plugin libraries bind to them instead of libc's (see README, Failure modes, Signals).
+let exportsSignalGuard: [LinkerSetting] = [
+    .unsafeFlags(
+        ["sigaction", "signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "raise", "gsignal"]
+            .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] },
+        .when(platforms: [.linux])),
+]
+
 let plugins = [
     plugin("hello", target: "HelloPlugin", path: "Plugins/Hello"),
     plugin("ticker", target: "TickerPlugin", path: "Plugins/Ticker", logBridge: true),
@@ -27,6 +36,8 @@ let plugins = [
     plugin("journal", target: "JournalPlugin", path: "Plugins/Journal"),
     // A test fixture whose misbehaviour is chosen by config; see Tests/Fixtures/Faulty.
     plugin("faulty", target: "FaultyPlugin", path: "Tests/Fixtures/Faulty"),
+    // A test fixture that changes, or raises, the host's signals; see Tests/Fixtures/SignalMisuse.
+    plugin("signal-misuse", target: "SignalMisusePlugin", path: "Tests/Fixtures/SignalMisuse"),
 ]
 
 let package = Package(
@@ -52,8 +63,12 @@ let package = Package(
                 .product(name: "AioRunPluginAPI", package: "AioRunPluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "CAioRunSignalGuard",
             ],
             swiftSettings: swift6),
+        // The guard over the host's signals: interposed sigaction/signal/raise (a C target, so
+        // that its symbols carry libc's names and signatures).
+        .target(name: "CAioRunSignalGuard"),
         .target(
             name: "AioRunHost",
             dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
@@ -65,13 +80,15 @@ let package = Package(
         .executableTarget(
             name: "aiorun-host",
             dependencies: ["AioRunHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: swift6),
+            swiftSettings: swift6,
+            linkerSettings: exportsSignalGuard),
         .executableTarget(
             name: "SeedExample",
             dependencies: ["AioRun"],
             path: "examples/InProcess",
             exclude: ["README.md"],
-            swiftSettings: swift6),
+            swiftSettings: swift6,
+            linkerSettings: exportsSignalGuard),
         .testTarget(
             name: "AioRunTests",
             dependencies: ["AioRun"],
