@@ -164,6 +164,8 @@ public final class LifecycleManager: Sendable {
 
     /// A second signal: say what is still running, then exit at once with 128 + signal.
     private func escalate(signal name: String, number: Int32) {
+        // First, so that a plugin's raise() that sent this signal is named.
+        checkSignalDispositions()
         let code = AioRunExitCode.forced(by: number)
         var lines = ["second signal \(name) during shutdown: exiting now with \(code)"]
         for unit in units.withLock({ $0 }) {

@@ -12,6 +12,8 @@ import Glibc
 ///   - `bypass-ignore`: `SIG_IGN` through libc's own `sigaction`, found with `dlsym` on libc, so
 ///     that nothing in the host can see the call (only a later check of the disposition can);
 ///   - `raise`: `raise(sig)` from a tracked task, on a pool thread;
+///   - `raise-in-callback`: `raise(sig)` from its `onShutdown` callback, which then sleeps 10 s
+///     (a raise during shutdown is a second signal);
 ///   - `none` (default): nothing.
 /// - `when`: `init` (default) or `run`: in the initializer, or in `run()` after `delay-ms`
 ///   (default 100; `raise` always waits `delay-ms` in its task).
@@ -44,7 +46,7 @@ final class SignalMisusePlugin: AioRunPlugin {
         when = context.config.string("when", default: "init")
         delay = .milliseconds(try context.config.int("delay-ms", default: 100, in: 0...600_000))
         shieldMilliseconds = try context.config.int("shield-ms", default: 0, in: 0...600_000)
-        if when == "init" && action != "raise" { act() }
+        if when == "init" && !action.hasPrefix("raise") { act() }
     }
 
     func run() async throws {
@@ -67,6 +69,14 @@ final class SignalMisusePlugin: AioRunPlugin {
                 context.log.info("signal-misuse raising \(name)")
                 raise(number)
                 context.log.info("signal-misuse did raise \(name) in task")
+            }
+        } else if action == "raise-in-callback" {
+            let number = self.number
+            let name = signalName
+            context.onShutdown("raiser") {
+                context.log.info("signal-misuse raising \(name) in its shutdown callback")
+                raise(number)
+                try await Task.sleep(for: .seconds(10))
             }
         } else if when == "run" {
             try await Task.sleep(for: delay)
