@@ -19,8 +19,9 @@ func plugin(_ product: String, target: String, path: String, logBridge: Bool = f
 
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
-/// An executable that runs AioRun exports the signal functions that CAioRunSignalGuard defines,
-/// so that plugin libraries bind to them instead of libc's (see README, Failure modes, Signals).
+/// An executable that hosts plugins links AioRunSignalInterposer and exports the libc signal
+/// functions it defines, so that plugin libraries bind to them instead of libc's (see README,
+/// Failure modes, Signals).
 let exportsSignalGuard: [LinkerSetting] = [
     .unsafeFlags(
         ["sigaction", "signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "raise", "gsignal"]
@@ -66,9 +67,12 @@ let package = Package(
                 "CAioRunSignalGuard",
             ],
             swiftSettings: swift6),
-        // The guard over the host's signals: interposed sigaction/signal/raise (a C target, so
-        // that its symbols carry libc's names and signatures).
+        // The guard over the host's signals: what it keeps and what it saw (a C target, so that
+        // it can run inside signal handlers).
         .target(name: "CAioRunSignalGuard"),
+        // libc's sigaction/signal/raise around the guard, for executables that host plugins
+        // only: test bundles (ThreadSanitizer intercepts the same functions) do without.
+        .target(name: "AioRunSignalInterposer", dependencies: ["CAioRunSignalGuard"]),
         .target(
             name: "AioRunHost",
             dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
@@ -79,12 +83,14 @@ let package = Package(
             swiftSettings: swift6),
         .executableTarget(
             name: "aiorun-host",
-            dependencies: ["AioRunHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "AioRunHost", "AioRunSignalInterposer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swift6,
             linkerSettings: exportsSignalGuard),
         .executableTarget(
             name: "SeedExample",
-            dependencies: ["AioRun"],
+            dependencies: ["AioRun", "AioRunSignalInterposer"],
             path: "examples/InProcess",
             exclude: ["README.md"],
             swiftSettings: swift6,

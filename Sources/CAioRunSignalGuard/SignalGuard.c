@@ -1,9 +1,9 @@
 // The guard over the host's signals; see include/CAioRunSignalGuard.h and README, Failure modes,
-// Signals. Everything here may run inside a signal handler (sigaction, signal and raise are
-// async-signal-safe, and plugins may call them from their handlers), so the paths taken by those
-// calls use only atomics, fixed arrays and other async-signal-safe calls. The one exception is
-// the context hook (it reads a Swift task-local: no lock, no allocation), and it runs only on the
-// rare refused or redirected call from plugin code.
+// Signals. The judging functions may run inside a signal handler (sigaction, signal and raise are
+// async-signal-safe, and plugins may call them from their handlers), so they use only atomics,
+// fixed arrays and other async-signal-safe calls. The one exception is the context hook (it reads
+// a Swift task-local: no lock, no allocation), and it runs only on a call from plugin code that
+// would change an owned signal, or raise one.
 #define _GNU_SOURCE
 #include "CAioRunSignalGuard.h"
 
@@ -15,40 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-// MARK: - libc's own functions
-
-typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
-typedef __sighandler_t (*signal_fn)(int, __sighandler_t);
-typedef int (*raise_fn)(int);
-
-// glibc exports its implementation under this name too; the guard never defines it, so calling
-// it always reaches libc, whatever this file interposes.
+// glibc exports its implementation under this name too; nothing defines it but libc, so calling
+// it always reaches libc, whatever the interposer defines.
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
-
-static _Atomic(void *) real_signal, real_bsd_signal, real_ssignal, real_sysv_signal, real_sysv_signal_internal,
-    real_sigset, real_raise, real_gsignal;
-
-// Looked up on first use (before main, in the constructor below, unless a library constructor
-// calls first): dlsym is not async-signal-safe, so by the time plugins run they are all set.
-static void *next_symbol(_Atomic(void *) *slot, const char *name) {
-    void *function = atomic_load_explicit(slot, memory_order_acquire);
-    if (function == NULL) {
-        function = dlsym(RTLD_NEXT, name);
-        atomic_store_explicit(slot, function, memory_order_release);
-    }
-    return function;
-}
-
-__attribute__((constructor)) static void resolve_libc(void) {
-    next_symbol(&real_signal, "signal");
-    next_symbol(&real_bsd_signal, "bsd_signal");
-    next_symbol(&real_ssignal, "ssignal");
-    next_symbol(&real_sysv_signal, "sysv_signal");
-    next_symbol(&real_sysv_signal_internal, "__sysv_signal");
-    next_symbol(&real_sigset, "sigset");
-    next_symbol(&real_raise, "raise");
-    next_symbol(&real_gsignal, "gsignal");
-}
 
 // MARK: - What the guard knows once armed
 
@@ -101,7 +70,6 @@ int aiorun_signal_guard_arm(
     }
     context_hook = hook;
     dl_iterate_phdr(collect_range, NULL);
-    resolve_libc();
     atomic_store_explicit(&armed, 1, memory_order_release);
     return 1;
 }
@@ -158,8 +126,7 @@ static int from_plugin(uintptr_t caller, void **context) {
     return *context != NULL || !aiorun_signal_guard_is_host_address(caller);
 }
 
-/// 1 if a request to set `signo` to `requested` must be refused; records the event then.
-static int refuse(int signo, uintptr_t requested, const char *function, uintptr_t caller) {
+int aiorun_signal_guard_refuses(int signo, uintptr_t requested, const char *function, uintptr_t caller) {
     if (!is_armed() || signo <= 0 || signo >= MAX_SIGNAL || !owned_signals[signo]) return 0;
     struct sigaction current;
     if (__sigaction(signo, NULL, &current) != 0) return 0;
@@ -174,80 +141,15 @@ static int refuse(int signo, uintptr_t requested, const char *function, uintptr_
     return 1;
 }
 
-// MARK: - The interposed functions
-
-#define CALLER ((uintptr_t)__builtin_extract_return_addr(__builtin_return_address(0)))
-
-__attribute__((visibility("default"))) int sigaction(int signo, const struct sigaction *action, struct sigaction *old) {
-    if (action != NULL && refuse(signo, (uintptr_t)action->sa_handler, "sigaction", CALLER)) {
-        return old != NULL ? __sigaction(signo, NULL, old) : 0;
+int aiorun_signal_guard_redirects_raise(int signo, const char *function, uintptr_t caller) {
+    if (!is_armed() || signo <= 0 || signo >= MAX_SIGNAL || !redirected_signals[signo]) return 0;
+    void *context = NULL;
+    if (from_plugin(caller, &context)) {
+        record((aiorun_signal_event){
+            .kind = aiorun_signal_event_raised, .signo = signo, .function = function,
+            .requested = 0, .caller = caller, .context = context});
     }
-    return __sigaction(signo, action, old);
-}
-
-static __sighandler_t guarded_signal(
-    _Atomic(void *) *slot, const char *name, int signo, __sighandler_t handler, uintptr_t caller) {
-    if (handler != SIG_HOLD && refuse(signo, (uintptr_t)handler, name, caller)) {
-        struct sigaction current;
-        return __sigaction(signo, NULL, &current) == 0 ? current.sa_handler : SIG_ERR;
-    }
-    signal_fn real = (signal_fn)next_symbol(slot, name);
-    if (real == NULL) {
-        errno = ENOSYS;
-        return SIG_ERR;
-    }
-    return real(signo, handler);
-}
-
-__attribute__((visibility("default"))) __sighandler_t signal(int signo, __sighandler_t handler) {
-    return guarded_signal(&real_signal, "signal", signo, handler, CALLER);
-}
-
-__attribute__((visibility("default"))) __sighandler_t bsd_signal(int signo, __sighandler_t handler) {
-    return guarded_signal(&real_bsd_signal, "bsd_signal", signo, handler, CALLER);
-}
-
-__attribute__((visibility("default"))) __sighandler_t ssignal(int signo, __sighandler_t handler) {
-    return guarded_signal(&real_ssignal, "ssignal", signo, handler, CALLER);
-}
-
-__attribute__((visibility("default"))) __sighandler_t sysv_signal(int signo, __sighandler_t handler) {
-    return guarded_signal(&real_sysv_signal, "sysv_signal", signo, handler, CALLER);
-}
-
-__attribute__((visibility("default"))) __sighandler_t __sysv_signal(int signo, __sighandler_t handler) {
-    return guarded_signal(&real_sysv_signal_internal, "__sysv_signal", signo, handler, CALLER);
-}
-
-__attribute__((visibility("default"))) __sighandler_t sigset(int signo, __sighandler_t handler) {
-    return guarded_signal(&real_sigset, "sigset", signo, handler, CALLER);
-}
-
-static int guarded_raise(_Atomic(void *) *slot, const char *name, int signo, uintptr_t caller) {
-    if (is_armed() && signo > 0 && signo < MAX_SIGNAL && redirected_signals[signo]) {
-        void *context = NULL;
-        if (from_plugin(caller, &context)) {
-            record((aiorun_signal_event){
-                .kind = aiorun_signal_event_raised, .signo = signo, .function = name,
-                .requested = 0, .caller = caller, .context = context});
-        }
-        // Like the signal sent to the process, whoever raised it.
-        return kill(getpid(), signo);
-    }
-    raise_fn real = (raise_fn)next_symbol(slot, name);
-    if (real == NULL) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return real(signo);
-}
-
-__attribute__((visibility("default"))) int raise(int signo) {
-    return guarded_raise(&real_raise, "raise", signo, CALLER);
-}
-
-__attribute__((visibility("default"))) int gsignal(int signo) {
-    return guarded_raise(&real_gsignal, "gsignal", signo, CALLER);
+    return 1;
 }
 
 // MARK: - Checking after the fact

@@ -1,17 +1,18 @@
 // The host's guard over the signals it owns (see README, Failure modes, Signals).
 //
-// This target defines sigaction, signal (and its aliases and variants) and raise. The
-// executables export those symbols, so plugin libraries (dlopened RTLD_LOCAL, whose lookups start
-// in the global scope: the executable first) bind to these definitions instead of libc's. Calls
-// from host code pass straight through to libc. Calls from plugin code are judged:
-// - a change of an owned signal's disposition is refused (the call reports success and the
-//   previous disposition, and changes nothing) and recorded;
+// The guard keeps, once armed, the dispositions of the owned signals as they were, the address
+// ranges of every object loaded then (host code), and a ring of events. AioRunSignalInterposer
+// (linked into the executables that host plugins) defines sigaction, signal and its variants,
+// and raise, and asks the guard about each call:
+// - a change of an owned signal's disposition by plugin code is refused (the call reports
+//   success and the previous disposition, and changes nothing) and recorded;
 // - raise() of a redirected signal is sent to the whole process with kill(getpid(), …): raise()
 //   sends to the calling thread, and libdispatch's worker threads (the cooperative pool) block
 //   the signals that the host receives through signalfd, so it would never be delivered.
 // "Plugin code" is a call made while a plugin's context is current (the context hook returns
 // non-NULL), or a call from an address outside every object that was loaded when the guard was
-// armed. Until armed, everything passes through.
+// armed. Until armed, everything passes through. What the interposer cannot see (a direct system
+// call) is found later by aiorun_signal_guard_restore_changed.
 #ifndef C_AIORUN_SIGNAL_GUARD_H
 #define C_AIORUN_SIGNAL_GUARD_H
 
@@ -61,6 +62,14 @@ unsigned long aiorun_signal_guard_dropped_events(void);
 /// Writes up to `capacity` changed signals and the handlers found into the arrays; returns how
 /// many changed. 0 before arming.
 int aiorun_signal_guard_restore_changed(int *_Nonnull signals, uintptr_t *_Nonnull found, int capacity);
+
+/// For the interposer: 1 if setting `signo` to `requested` (SIG_DFL, SIG_IGN or a handler) from
+/// `caller` through `function` must be refused; the event is recorded then.
+int aiorun_signal_guard_refuses(int signo, uintptr_t requested, const char *_Nonnull function, uintptr_t caller);
+
+/// For the interposer: 1 if raise(`signo`) must be sent to the whole process instead; the event
+/// is recorded when the call comes from plugin code.
+int aiorun_signal_guard_redirects_raise(int signo, const char *_Nonnull function, uintptr_t caller);
 
 /// 1 if `address` lies in code that was loaded when the guard was armed.
 int aiorun_signal_guard_is_host_address(uintptr_t address);
