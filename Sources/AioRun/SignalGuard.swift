@@ -38,14 +38,15 @@ struct SignalFinding: Sendable {
 /// changed anyway (a direct system call, or libc's `sigaction` found through `dlsym`); the manager
 /// calls it at checkpoints and periodically from the control thread.
 enum SignalGuard {
-    /// The signals whose disposition the host keeps: the ones it receives (SIGINT, SIGTERM,
-    /// SIGHUP, SIGUSR1, SIGUSR2), SIGPIPE (ignored) and SIGQUIT (its default action, the
-    /// operator's "dump core and die"), as they were when the guard was armed.
-    static let owned: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE]
+    /// The signals whose disposition the host keeps, as they were when the guard was armed: the
+    /// ones it receives (SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2) and SIGPIPE (ignored).
+    /// SIGQUIT is not among them: it belongs to the Swift runtime's crash handler (a backtrace of
+    /// every thread), which resets it itself once it has run.
+    static let owned: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE]
 
-    /// The signals that `raise` from plugin code sends to the whole process. On a thread of
-    /// libdispatch's pool these signals are blocked (they reach the host through a signalfd), so
-    /// a thread-directed one would never be delivered.
+    /// The signals that `raise` sends to the whole process. On a thread of libdispatch's pool
+    /// (the cooperative pool) these signals are blocked (the host's reach it through a signalfd),
+    /// so a thread-directed one would never be delivered there.
     static let redirected: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
 
     /// What the guard knows about libraries: those loaded at arming time (the host), and which
