@@ -24,7 +24,10 @@ let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 /// Failure modes, Signals).
 let exportsSignalGuard: [LinkerSetting] = [
     .unsafeFlags(
-        ["sigaction", "signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "raise", "gsignal"]
+        [
+            "sigaction", "signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "raise", "gsignal",
+            "dispatch_source_create",
+        ]
             .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] },
         .when(platforms: [.linux])),
 ]

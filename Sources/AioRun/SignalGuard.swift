@@ -16,6 +16,9 @@ struct SignalFinding: Sendable {
         case restored(found: String)
         /// `function` (`raise`) was called for the signal; it was sent to the whole process.
         case raised(function: String)
+        /// A dispatch signal source was created for a signal the host receives: allowed, but the
+        /// plugin will react to the signal on its own.
+        case watched
     }
 
     /// The signal.
@@ -109,10 +112,12 @@ enum SignalGuard {
         let library = library(containing: event.caller, libraries: libraries)
         let plugin = context?.name ?? library.flatMap { libraries.plugin[$0] }
         let function = event.function.map { String(cString: $0) } ?? "?"
-        let what: SignalFinding.What =
-            event.kind == aiorun_signal_event_raised
-            ? .raised(function: function)
-            : .refused(function: function, requested: describe(handler: event.requested))
+        let what: SignalFinding.What
+        switch event.kind {
+        case aiorun_signal_event_raised: what = .raised(function: function)
+        case aiorun_signal_event_watched: what = .watched
+        default: what = .refused(function: function, requested: describe(handler: event.requested))
+        }
         return SignalFinding(signal: event.signo, what: what, plugin: plugin, library: library)
     }
 
@@ -173,6 +178,8 @@ extension SignalFinding {
             return "\(name) was changed to \(found) by \(culprit); restored the host's disposition (README, Failure modes, Signals)"
         case .raised(let function):
             return "\(culprit) called \(function)(\(name)); sent \(name) to the whole process, as if from outside"
+        case .watched:
+            return "\(culprit) watches \(name) itself (a dispatch signal source): it will react to the host's \(name) on its own; plugins should leave signals to the host and stop in onShutdown (README, Failure modes, Signals)"
         }
     }
 }

@@ -39,7 +39,7 @@ extension LifecycleManager {
             switch finding.what {
             case .raised:
                 logger.notice("\(finding.message(unknown: unknown))", metadata: metadata)
-            case .refused, .restored:
+            case .refused, .restored, .watched:
                 logger.warning("\(finding.message(unknown: unknown))", metadata: metadata)
             }
         }

@@ -1,4 +1,4 @@
-// libc's signal functions, asked of the guard first (see CAioRunSignalGuard.h and README,
+// libc's signal functions (and libdispatch's dispatch_source_create), asked of the guard first (see CAioRunSignalGuard.h and README,
 // Failure modes, Signals). Each passes through to libc unless the guard refuses the change or
 // redirects the raise. These run wherever libc's would, signal handlers included, so they use
 // only async-signal-safe calls once the pointers to libc's functions are resolved (in the
@@ -16,13 +16,17 @@
 
 typedef __sighandler_t (*signal_fn)(int, __sighandler_t);
 typedef int (*raise_fn)(int);
+// dispatch_source_create, with its types reduced to what this file needs (no libdispatch header).
+typedef void *(*dispatch_source_create_fn)(const void *, uintptr_t, uintptr_t, void *);
 
 // glibc exports its implementation under this name too; nothing here defines it, so calling it
 // always reaches libc.
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 
 static _Atomic(void *) real_signal, real_bsd_signal, real_ssignal, real_sysv_signal, real_sysv_signal_internal,
-    real_sigset, real_raise, real_gsignal;
+    real_sigset, real_raise, real_gsignal, real_dispatch_source_create;
+// libdispatch's DISPATCH_SOURCE_TYPE_SIGNAL (the address of `_dispatch_source_type_signal`).
+static _Atomic(const void *) signal_source_type;
 
 /// libc's definition of `name`: the next one after this executable's.
 static void *next_symbol(_Atomic(void *) *slot, const char *name) {
@@ -43,6 +47,8 @@ __attribute__((constructor)) static void resolve_libc(void) {
     next_symbol(&real_sigset, "sigset");
     next_symbol(&real_raise, "raise");
     next_symbol(&real_gsignal, "gsignal");
+    next_symbol(&real_dispatch_source_create, "dispatch_source_create");
+    atomic_store(&signal_source_type, dlsym(RTLD_DEFAULT, "_dispatch_source_type_signal"));
 }
 
 #define CALLER ((uintptr_t)__builtin_extract_return_addr(__builtin_return_address(0)))
@@ -109,4 +115,16 @@ __attribute__((visibility("default"))) int raise(int signo) {
 
 __attribute__((visibility("default"))) int gsignal(int signo) {
     return guarded_raise(&real_gsignal, "gsignal", signo, CALLER);
+}
+
+// Not a signal function, but how Swift code watches signals on Linux (DispatchSource, and so
+// swift-service-lifecycle's UnixSignalsSequence): noted, never refused.
+__attribute__((visibility("default"))) void *dispatch_source_create(
+    const void *type, uintptr_t handle, uintptr_t mask, void *queue) {
+    const void *signal_type = atomic_load(&signal_source_type);
+    if (type != NULL && type == signal_type) {
+        aiorun_signal_guard_notes_signal_source((int)handle, "dispatch_source_create", CALLER);
+    }
+    dispatch_source_create_fn real = (dispatch_source_create_fn)next_symbol(&real_dispatch_source_create, "dispatch_source_create");
+    return real != NULL ? real(type, handle, mask, queue) : NULL;
 }

@@ -29,6 +29,7 @@ static atomic_int armed;
 static atomic_int arming;
 static unsigned char owned_signals[MAX_SIGNAL];
 static unsigned char redirected_signals[MAX_SIGNAL];
+static unsigned char received_signals[MAX_SIGNAL];
 static struct sigaction kept[MAX_SIGNAL];
 static aiorun_signal_context_hook context_hook;
 
@@ -67,6 +68,11 @@ int aiorun_signal_guard_arm(
     for (int index = 0; index < redirectedCount; index++) {
         int signo = redirected[index];
         if (signo > 0 && signo < MAX_SIGNAL) redirected_signals[signo] = 1;
+    }
+    // The signals the host receives through its own dispatch sources: owned with a handler.
+    for (int signo = 1; signo < MAX_SIGNAL; signo++) {
+        uintptr_t handler = (uintptr_t)kept[signo].sa_handler;
+        received_signals[signo] = owned_signals[signo] && handler != (uintptr_t)SIG_DFL && handler != (uintptr_t)SIG_IGN;
     }
     context_hook = hook;
     dl_iterate_phdr(collect_range, NULL);
@@ -150,6 +156,15 @@ int aiorun_signal_guard_redirects_raise(int signo, const char *function, uintptr
             .requested = 0, .caller = caller, .context = context});
     }
     return 1;
+}
+
+void aiorun_signal_guard_notes_signal_source(int signo, const char *function, uintptr_t caller) {
+    if (!is_armed() || signo <= 0 || signo >= MAX_SIGNAL || !received_signals[signo]) return;
+    void *context = NULL;
+    if (!from_plugin(caller, &context)) return;
+    record((aiorun_signal_event){
+        .kind = aiorun_signal_event_watched, .signo = signo, .function = function,
+        .requested = 0, .caller = caller, .context = context});
 }
 
 // MARK: - Checking after the fact

@@ -87,6 +87,16 @@ final class SignalEndToEndTests: XCTestCase {
         try assertGracefulStop(host)
     }
 
+    /// A dispatch signal source of the plugin's own for SIGTERM (how Vapor's serve command and
+    /// swift-service-lifecycle watch it on Linux, with no sigaction at all) is named: the plugin
+    /// will react to the host's SIGTERM on its own. The host still stops cleanly.
+    func testOwnSignalSourceIsNamed() throws {
+        let host = try startMisuse(["action=watch", "when=run", "delay-ms=100"])
+        let warning = try host.waitForLine(containing: "watches SIGTERM itself", within: .seconds(10))
+        XCTAssertTrue(warning.text.contains("plugin signal-misuse"), warning.text)
+        try assertGracefulStop(host)
+    }
+
     /// SIGHUP, SIGUSR1 and SIGUSR2 used to end the host without teardown (129, 138, 140). Now
     /// each is logged, SIGUSR1 with a status report, and the host keeps running; SIGTERM then
     /// stops it with its shield finished.

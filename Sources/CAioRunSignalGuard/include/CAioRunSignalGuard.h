@@ -8,7 +8,11 @@
 //   success and the previous disposition, and changes nothing) and recorded;
 // - raise() of a redirected signal is sent to the whole process with kill(getpid(), …): raise()
 //   sends to the calling thread, and libdispatch's worker threads (the cooperative pool) block
-//   the signals that the host receives through signalfd, so it would never be delivered.
+//   the signals that the host receives through signalfd, so it would never be delivered;
+// - a dispatch signal source that plugin code creates for a signal the host receives (how
+//   swift-service-lifecycle and Vapor watch SIGINT/SIGTERM on Linux, without any sigaction) is
+//   allowed, since the host's own source still gets every signal, but recorded, so that the
+//   host can name the plugin that will also react to the signal.
 // "Plugin code" is a call made while a plugin's context is current (the context hook returns
 // non-NULL), or a call from an address outside every object that was loaded when the guard was
 // armed. Until armed, everything passes through. What the interposer cannot see (a direct system
@@ -25,6 +29,9 @@ typedef enum {
     aiorun_signal_event_refused = 1,
     /// raise() of a redirected signal was sent to the process instead of the calling thread.
     aiorun_signal_event_raised = 2,
+    /// Plugin code created a dispatch signal source for a signal the host receives: allowed (the
+    /// host's own source still gets every signal), but the plugin will react to it on its own.
+    aiorun_signal_event_watched = 3,
 } aiorun_signal_event_kind;
 
 /// One call from plugin code that the guard acted on.
@@ -70,6 +77,10 @@ int aiorun_signal_guard_refuses(int signo, uintptr_t requested, const char *_Non
 /// For the interposer: 1 if raise(`signo`) must be sent to the whole process instead; the event
 /// is recorded when the call comes from plugin code.
 int aiorun_signal_guard_redirects_raise(int signo, const char *_Nonnull function, uintptr_t caller);
+
+/// For the interposer: a dispatch signal source for `signo` is being created from `caller`;
+/// recorded when `signo` is one the host receives and the call comes from plugin code.
+void aiorun_signal_guard_notes_signal_source(int signo, const char *_Nonnull function, uintptr_t caller);
 
 /// 1 if `address` lies in code that was loaded when the guard was armed.
 int aiorun_signal_guard_is_host_address(uintptr_t address);

@@ -1,4 +1,5 @@
 import AioRunPluginAPI
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,8 @@ import Glibc
 ///   - `handler`: `sigaction` with a handler of its own that prints `signal-misuse caught N`;
 ///   - `bypass-ignore`: `SIG_IGN` through libc's own `sigaction`, found with `dlsym` on libc, so
 ///     that nothing in the host can see the call (only a later check of the disposition can);
+///   - `watch`: a dispatch signal source of its own for the signal (as swift-service-lifecycle
+///     and Vapor watch signals on Linux), printing `signal-misuse's own source saw N`;
 ///   - `raise`: `raise(sig)` from a tracked task, on a pool thread;
 ///   - `raise-in-callback`: `raise(sig)` from its `onShutdown` callback, which then sleeps 10 s
 ///     (a raise during shutdown is a second signal);
@@ -28,6 +31,15 @@ final class SignalMisusePlugin: AioRunPlugin {
     let when: String
     let delay: Duration
     let shieldMilliseconds: Int
+    /// The `watch` action's source, kept alive as long as the plugin.
+    let watcher = SourceHolder()
+
+    /// Keeps a dispatch source alive (set once, from `act`).
+    final class SourceHolder: @unchecked Sendable {
+        // Safe: written once by `act` (in the initializer or in run(), before anything reads it)
+        // and never read afterwards; it only keeps the source alive.
+        var source: (any DispatchSourceSignal)?
+    }
 
     struct BadConfig: Error, CustomStringConvertible {
         let description: String
@@ -99,6 +111,12 @@ final class SignalMisusePlugin: AioRunPlugin {
             }
             sigemptyset(&action.sa_mask)
             _ = sigaction(number, &action, nil)
+        case "watch":
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let number = self.number
+            source.setEventHandler { print("signal-misuse's own source saw \(number)") }
+            source.resume()
+            watcher.source = source
         case "bypass-ignore":
             typealias SigactionFunction = @convention(c) (
                 Int32, UnsafePointer<sigaction>?, UnsafeMutablePointer<sigaction>?
