@@ -98,10 +98,10 @@ final class SignalEndToEndTests: XCTestCase {
     }
 
     /// SIGHUP, SIGUSR1 and SIGUSR2 used to end the host without teardown (129, 138, 140). Now
-    /// each is logged, SIGUSR1 with a status report, and the host keeps running; SIGTERM then
-    /// stops it with its shield finished.
+    /// each is logged, SIGUSR1 with a status report, and the host keeps running; during shutdown
+    /// they are not a second signal. SIGTERM then stops the host with its shield finished.
     func testHangupAndUserSignalsKeepTheHostRunning() throws {
-        let host = try startMisuse(["shield-ms=3000"], plugins: [Products.plugin("hello")])
+        let host = try startMisuse(["shield-ms=4000"], plugins: [Products.plugin("hello")])
         usleep(200_000)
         host.send(SIGHUP)
         try host.waitForLine(containing: "SIGHUP received and ignored", within: .seconds(10))
@@ -114,7 +114,19 @@ final class SignalEndToEndTests: XCTestCase {
         try host.waitForLine(containing: "SIGUSR2 received and ignored", within: .seconds(10))
         XCTAssertTrue(host.process.isRunning, host.transcript)
         XCTAssertNil(host.index(of: "signal-misuse shield done"), "the shield must still be running")
-        try assertGracefulStop(host)
+
+        host.send(SIGTERM)
+        try host.waitForLine(containing: "shutdown started by SIGTERM", within: .seconds(10))
+        host.send(SIGUSR1)
+        let stopping = try host.waitForLine(containing: "  signal-misuse: stopping", within: .seconds(10))
+        XCTAssertTrue(stopping.text.contains("1 shields"), stopping.text)
+        XCTAssertNotNil(host.index(of: "running, waiting for its teardown"), host.transcript)
+        XCTAssertNotNil(host.index(of: "shutting down for"), host.transcript)
+        host.send(SIGHUP)
+        host.send(SIGUSR2)
+        let exit = try host.waitForExit(within: .seconds(15))
+        XCTAssertEqual(exit.code, 0, host.transcript)
+        XCTAssertNil(host.index(of: "second signal"), host.transcript)
         let shieldDone = try XCTUnwrap(host.index(of: "signal-misuse shield done"), host.transcript)
         XCTAssertLessThan(shieldDone, try XCTUnwrap(host.index(of: "stopped plugin signal-misuse")))
         XCTAssertNotNil(host.index(of: "goodbye from hello"), host.transcript)
