@@ -27,6 +27,9 @@ extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 
 static atomic_int armed;
 static atomic_int arming;
+// The process that armed the guard: in a child forked from it (a plugin resetting SIGPIPE before
+// exec, say), the host owns nothing and every call passes through.
+static pid_t armed_pid;
 static unsigned char owned_signals[MAX_SIGNAL];
 static unsigned char redirected_signals[MAX_SIGNAL];
 static unsigned char received_signals[MAX_SIGNAL];
@@ -75,6 +78,7 @@ int aiorun_signal_guard_arm(
         received_signals[signo] = owned_signals[signo] && handler != (uintptr_t)SIG_DFL && handler != (uintptr_t)SIG_IGN;
     }
     context_hook = hook;
+    armed_pid = getpid();
     dl_iterate_phdr(collect_range, NULL);
     atomic_store_explicit(&armed, 1, memory_order_release);
     return 1;
@@ -124,7 +128,9 @@ unsigned long aiorun_signal_guard_dropped_events(void) {
 
 // MARK: - Judging a call
 
-static int is_armed(void) { return atomic_load_explicit(&armed, memory_order_acquire); }
+static int is_armed(void) {
+    return atomic_load_explicit(&armed, memory_order_acquire) && getpid() == armed_pid;
+}
 
 /// Whether this call comes from plugin code; `context` receives the hook's retained context.
 static int from_plugin(uintptr_t caller, void **context) {
