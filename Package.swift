@@ -19,6 +19,19 @@ func plugin(_ product: String, target: String, path: String, logBridge: Bool = f
 
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+/// An executable that hosts plugins links AioRunSignalInterposer and exports the libc signal
+/// functions it defines, so that plugin libraries bind to them instead of libc's (see README,
+/// Failure modes, Signals).
+let exportsSignalGuard: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "sigaction", "signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "raise", "gsignal",
+            "dispatch_source_create",
+        ]
+            .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] },
+        .when(platforms: [.linux])),
+]
+
 let plugins = [
     plugin("hello", target: "HelloPlugin", path: "Plugins/Hello"),
     plugin("ticker", target: "TickerPlugin", path: "Plugins/Ticker", logBridge: true),
@@ -27,6 +40,8 @@ let plugins = [
     plugin("journal", target: "JournalPlugin", path: "Plugins/Journal"),
     // A test fixture whose misbehaviour is chosen by config; see Tests/Fixtures/Faulty.
     plugin("faulty", target: "FaultyPlugin", path: "Tests/Fixtures/Faulty"),
+    // A test fixture that changes, or raises, the host's signals; see Tests/Fixtures/SignalMisuse.
+    plugin("signal-misuse", target: "SignalMisusePlugin", path: "Tests/Fixtures/SignalMisuse"),
 ]
 
 let package = Package(
@@ -52,8 +67,15 @@ let package = Package(
                 .product(name: "AioRunPluginAPI", package: "AioRunPluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "CAioRunSignalGuard",
             ],
             swiftSettings: swift6),
+        // The guard over the host's signals: what it keeps and what it saw (a C target, so that
+        // it can run inside signal handlers).
+        .target(name: "CAioRunSignalGuard"),
+        // libc's sigaction/signal/raise around the guard, for executables that host plugins
+        // only: test bundles (ThreadSanitizer intercepts the same functions) do without.
+        .target(name: "AioRunSignalInterposer", dependencies: ["CAioRunSignalGuard"]),
         .target(
             name: "AioRunHost",
             dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
@@ -64,14 +86,18 @@ let package = Package(
             swiftSettings: swift6),
         .executableTarget(
             name: "aiorun-host",
-            dependencies: ["AioRunHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: swift6),
+            dependencies: [
+                "AioRunHost", "AioRunSignalInterposer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swift6,
+            linkerSettings: exportsSignalGuard),
         .executableTarget(
             name: "SeedExample",
-            dependencies: ["AioRun"],
+            dependencies: ["AioRun", "AioRunSignalInterposer"],
             path: "examples/InProcess",
             exclude: ["README.md"],
-            swiftSettings: swift6),
+            swiftSettings: swift6,
+            linkerSettings: exportsSignalGuard),
         .testTarget(
             name: "AioRunTests",
             dependencies: ["AioRun"],

@@ -19,11 +19,18 @@ public final class LifecycleManager: Sendable {
     let options: LifecycleOptions
     let logger: Logger
     let latch = TriggerLatch()
-    private let units = LockedValue<[UnitScope]>([])
+    let units = LockedValue<[UnitScope]>([])
     private let sawUnhandledError = Atomic<Bool>(false)
+    /// How far teardown has gone, for the SIGUSR1 status report.
+    let progress = LockedValue(ShutdownProgress())
+    /// Set when `run` has returned: the periodic signal check stops.
+    let finished = Atomic<Bool>(false)
+    /// When the manager was created, for the SIGUSR1 status report.
+    let createdAt = ContinuousClock.now
 
-    /// Creates the manager and installs SIGINT/SIGTERM handling at once, so that no signal sent
-    /// while plugins load or start is lost.
+    /// Creates the manager and installs its signal handling at once, so that no signal sent
+    /// while plugins load or start is lost, then guards those signals against plugin code (see
+    /// README, Failure modes, Signals).
     public init(options: LifecycleOptions, logger: Logger) async {
         self.options = options
         self.logger = logger
@@ -31,9 +38,13 @@ public final class LifecycleManager: Sendable {
         // end the process without teardown (README, "Failure modes").
         signal(SIGPIPE, SIG_IGN)
         let signals = await SignalWatcher()
-        signals.start(latch: latch) { [self] name, number in
-            escalate(signal: name, number: number)
-        }
+        signals.start(
+            latch: latch,
+            escalate: { [self] name, number in escalate(signal: name, number: number) },
+            other: { [self] number in received(otherSignal: number) })
+        // After the dispositions above are in place: they are the ones the guard keeps.
+        SignalGuard.arm()
+        startSignalSweep()
     }
 
     /// The shutdown trigger, if one has fired already (for example while plugins load).
@@ -98,19 +109,26 @@ public final class LifecycleManager: Sendable {
         defer { heartbeat?.cancel() }
         let trigger = await latch.wait()
         let started = ContinuousClock.now
+        // Before teardown relies on them: a second SIGINT/SIGTERM must still force the exit.
+        checkSignalDispositions()
         let loadOrder = units.withLock { $0 }
+        progress.withLock { $0.shutdownStarted = (started, "\(trigger)") }
         logger.notice("shutdown started by \(trigger): stopping \(loadOrder.count) plugins in reverse load order")
         options.observer.shutdownStarted(trigger)
         var reports: [UnitTeardownReport] = []
         for unit in loadOrder.reversed() {
+            progress.withLock { $0.stopping = unit.name }
             options.observer.teardownStarted(unit.name, unit.shutdownTimeout)
             let report = await tearDown(unit)
+            progress.withLock { _ = $0.stopped.insert(unit.name) }
             options.observer.teardownFinished(report)
             reports.append(report)
         }
+        progress.withLock { $0.stopping = nil }
         let report = ShutdownReport(
             trigger: trigger, units: reports, exitCode: exitCode(for: reports), total: .now - started)
         logger.notice("\(report.summary)")
+        finished.store(true, ordering: .relaxed)
         return report
     }
 
@@ -146,6 +164,8 @@ public final class LifecycleManager: Sendable {
 
     /// A second signal: say what is still running, then exit at once with 128 + signal.
     private func escalate(signal name: String, number: Int32) {
+        // First, so that a plugin's raise() that sent this signal is named.
+        checkSignalDispositions()
         let code = AioRunExitCode.forced(by: number)
         var lines = ["second signal \(name) during shutdown: exiting now with \(code)"]
         for unit in units.withLock({ $0 }) {
