@@ -26,7 +26,9 @@ import Glibc
 ///   wakes every 50 ms (a sleep in a detached task, which cancellation does not reach); with
 ///   `style=spin` each loops on `try? await Task.sleep`, which once cancelled returns at once:
 ///   such a task keeps its pool thread busy for good; with `style=shield` each starts a 50 ms
-///   shield in a loop (once cancelled, a new one at once).
+///   shield in a loop (once cancelled, a new one at once). Prints `stubborn tasks started` once all
+///   are spawned.
+/// - `exit-in-run`: `run()` calls `exit(exit-code)` (default 0) after `delay-ms`.
 /// - `quiet` (default): does nothing but log "faulty ready".
 /// With `init-delay-ms`, the initializer logs `faulty initializing` and blocks that long first
 /// (to send signals while plugins load).
@@ -141,6 +143,11 @@ final class FaultyPlugin: AioRunPlugin {
                     }
                 }
             }
+            print("stubborn tasks started")
+        case "exit-in-run":
+            let code = try context.config.int("exit-code", default: 0, in: 0...255)
+            try await Task.sleep(for: delay)
+            exit(Int32(code))
         case "job-throws":
             context.spawn("awaits failing job") {
                 try await context.executor.run("failing job") { throw Failure(description: "boom in an executor job") }
