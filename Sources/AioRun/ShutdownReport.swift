@@ -18,8 +18,9 @@ public struct UnitTeardownReport: Sendable {
     public var phaseTimes: [Phase: Duration] = [:]
     /// The phase that was running when the time limit expired, if it did.
     public var expiredIn: Phase?
-    /// What was still running and got abandoned at the time limit.
-    public var abandoned: [RunningWork] = []
+    /// What was still running and got abandoned at the time limit, summarised (its `count` is
+    /// exact; its description lists up to ``WorkSummary/listedInFull`` items, else counts by label).
+    public var abandoned = WorkSummary()
     /// The whole teardown's duration.
     public var total: Duration = .zero
 
@@ -48,13 +49,13 @@ public struct ShutdownReport: Sendable {
     public let total: Duration
 
     /// A table, one row per unit in teardown order: outcome, total, each phase's time (`-` for a
-    /// phase not reached), and what was abandoned.
+    /// phase not reached), and what was abandoned (summarised when long: see ``WorkSummary``).
     public var summary: String {
         let header = ["plugin", "outcome", "total"] + UnitTeardownReport.Phase.allCases.map(\.rawValue) + ["abandoned"]
         let rows = units.map { unit in
             [unit.name, unit.expiredIn == nil ? "ok" : "abandoned", unit.total.seconds]
                 + UnitTeardownReport.Phase.allCases.map { unit.phaseTimes[$0]?.seconds ?? "-" }
-                + [unit.abandoned.isEmpty ? "-" : unit.abandoned.map(\.description).joined(separator: "; ")]
+                + [unit.abandoned.count == 0 ? "-" : unit.abandoned.description]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {

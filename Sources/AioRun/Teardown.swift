@@ -9,7 +9,9 @@ extension LifecycleManager {
         let started = ContinuousClock.now
         let progressLog = logProgress(of: unit, progress: progress, since: started)
         defer { progressLog.cancel() }
-        let inTime = await runWithin(deadline: started + unit.shutdownTimeout) {
+        // Not `runWithin`: its `Task.sleep` timer needs a cooperative-pool thread to fire, and
+        // tasks that ignore cancellation can keep all of them busy (see ControlClock).
+        let inTime = await runWithinControlDeadline(started + unit.shutdownTimeout) {
             await progress.phase(.callbacks) { await unit.runShutdownCallbacks() }
             // Cancellation handlers are plugin code and run on the cancelling thread.
             await progress.phase(.cancel) { await OwnThread.run("aiorun-cancel") { unit.cancelTasks() } }
@@ -18,13 +20,12 @@ extension LifecycleManager {
         }
         var report = progress.finish(expired: !inTime)
         if !inTime {
-            report.abandoned = unit.stillRunning()
+            report.abandoned = unit.stillRunningSummary()
             OwnThread.start("aiorun-cancel") { unit.cancelTasks() }
             unit.pool.abandon()
             let phase = report.expiredIn?.rawValue ?? "?"
-            let culprits = report.abandoned.map(\.description).joined(separator: "; ")
             logger.error(
-                "time limit of \(unit.shutdownTimeout.seconds) expired during \(phase); abandoning: \(culprits.isEmpty ? "nothing" : culprits)",
+                "time limit of \(unit.shutdownTimeout.seconds) expired during \(phase); abandoning: \(report.abandoned)",
                 metadata: meta)
         }
         unit.markStopped()
@@ -43,10 +44,10 @@ extension LifecycleManager {
     func logProgress(of unit: UnitScope, progress: TeardownProgress, since started: ContinuousClock.Instant) -> Task<Void, Never> {
         Task(executorPreference: ControlExecutor.shared) { [logger] in
             while true {
-                do { try await Task.sleep(for: Self.progressInterval) } catch { return }
-                let waiting = unit.stillRunning().map(\.description).joined(separator: "; ")
+                do { try await ControlClock.sleep(for: Self.progressInterval) } catch { return }
+                let waiting = unit.stillRunningSummary()
                 logger.info(
-                    "still stopping plugin \(unit.name): \(progress.currentPhase?.rawValue ?? "?") phase, \((.now - started).seconds) of \(unit.shutdownTimeout.seconds); waiting for \(waiting.isEmpty ? "nothing" : waiting)",
+                    "still stopping plugin \(unit.name): \(progress.currentPhase?.rawValue ?? "?") phase, \((.now - started).seconds) of \(unit.shutdownTimeout.seconds); waiting for \(waiting)",
                     metadata: ["plugin": "\(unit.name)"])
             }
         }

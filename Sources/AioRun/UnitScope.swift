@@ -27,6 +27,8 @@ final class UnitScope: LifecycleScope {
         var runningCallback: (label: String, since: ContinuousClock.Instant)?
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
         var context: PluginContext?
+        /// How many tasks, shields and callbacks plugin code started after the unit stopped.
+        var startsAfterStop = 0
 
         var isIdle: Bool { tasks.isEmpty && shields.isEmpty }
 
@@ -73,9 +75,12 @@ final class UnitScope: LifecycleScope {
     /// thread (`run()`), the task is detached, so it runs on the cooperative pool with no
     /// executor preference.
     func spawn(label: String, fromControlThread: Bool, operation: @escaping @Sendable () async throws -> Void) {
-        enum Outcome { case refused, started, startedAfterCancel(Task<Void, Never>) }
+        enum Outcome { case refused(Int), started, startedAfterCancel(Task<Void, Never>) }
         let outcome = state.withLock { state -> Outcome in
-            guard state.phase < .stopped else { return .refused }
+            guard state.phase < .stopped else {
+                state.startsAfterStop += 1
+                return .refused(state.startsAfterStop)
+            }
             let id = state.tasks.insert(Tracked(label: label, since: .now))
             let bind = PluginContext.current !== state.context ? state.context : nil
             var bound = operation
@@ -89,8 +94,8 @@ final class UnitScope: LifecycleScope {
             return state.phase >= .cancelling ? .startedAfterCancel(task) : .started
         }
         switch outcome {
-        case .refused:
-            events.warn(name, "task \"\(label)\" was not started: the plugin has already stopped")
+        case .refused(let count):
+            warnAfterStop(count, "task \"\(label)\" was not started: the plugin has already stopped")
         case .startedAfterCancel(let task):
             // Outside the lock: cancelling runs the task's handlers, which may call back in.
             task.cancel()
@@ -131,12 +136,15 @@ final class UnitScope: LifecycleScope {
     func shield<T: Sendable>(label: String, operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let handoff = Handoff<T>()
         // No ID when the unit has stopped: nothing tracks the shield then.
-        let (id, context) = state.withLock { state -> (Int?, PluginContext?) in
-            let id = state.phase < .stopped ? state.shields.insert(Tracked(label: label, since: .now)) : nil
-            return (id, state.context)
+        let (id, context, lateCount) = state.withLock { state -> (Int?, PluginContext?, Int) in
+            guard state.phase < .stopped else {
+                state.startsAfterStop += 1
+                return (nil, state.context, state.startsAfterStop)
+            }
+            return (state.shields.insert(Tracked(label: label, since: .now)), state.context, 0)
         }
         if id == nil {
-            events.warn(name, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
+            warnAfterStop(lateCount, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
         }
         let bind = PluginContext.current !== context ? context : nil
         // Unstructured, so the caller's cancellation never reaches it; it inherits the caller's
@@ -161,22 +169,50 @@ final class UnitScope: LifecycleScope {
     }
 
     func onShutdown(label: String, callback: @escaping @Sendable () async throws -> Void) {
-        let late = state.withLock { state -> Bool in
-            guard state.phase == .running || state.phase == .callbacks else { return true }
-            state.callbacks.append((label, callback))
-            return false
+        enum Registration { case queued, late(id: Int?, context: PluginContext?, lateCount: Int) }
+        let shieldLabel = "late onShutdown \"\(label)\""
+        // One lock for the phase check and the tracking: teardown's phase 3 can never see the
+        // unit idle between the two (see README, Deviations: "onShutdown registered after phase 1").
+        let registration = state.withLock { state -> Registration in
+            if state.phase == .running || state.phase == .callbacks {
+                state.callbacks.append((label, callback))
+                return .queued
+            }
+            guard state.phase < .stopped else {
+                state.startsAfterStop += 1
+                return .late(id: nil, context: state.context, lateCount: state.startsAfterStop)
+            }
+            return .late(id: state.shields.insert(Tracked(label: shieldLabel, since: .now)), context: state.context, lateCount: 0)
         }
-        guard late else { return }
-        // Teardown already ran the callbacks: run this one now, shielded, so a server that
-        // registers its drain late still drains instead of running into the time limit.
+        guard case .late(let id, let context, let lateCount) = registration else { return }
+        if id == nil {
+            warnAfterStop(lateCount, "onShutdown \"\(label)\" registered after the plugin stopped; it runs, but nothing waits for it")
+        }
+        // Teardown already ran the callbacks: run this one now, as a shield that is already
+        // tracked, so a server that registers its drain late still drains instead of being cut.
+        let bind = PluginContext.current !== context ? context : nil
         Task {
             do {
-                _ = try await self.shield(label: "late onShutdown \"\(label)\"") { try await callback() }
+                if let bind {
+                    try await PluginContext.$current.withValue(bind) { try await callback() }
+                } else {
+                    try await callback()
+                }
             } catch is CancellationError {
             } catch {
                 self.events.unhandled(self.name, "onShutdown \"\(label)\" (registered after teardown began)", error)
             }
+            if let id { self.finish(shield: id) }
         }
+    }
+
+    /// Warns about work that plugin code started after the unit stopped, without flooding the
+    /// log: the 1st, 2nd, 4th, 8th… such start is logged, with the count so far, so that 64k stuck
+    /// tasks starting work in a loop make a few dozen lines, and the count is never hidden.
+    private func warnAfterStop(_ count: Int, _ message: String) {
+        guard count > 0, count & (count - 1) == 0 else { return }
+        let tally = count == 1 ? "" : " (\(count) starts after the stop so far; logged at powers of two)"
+        events.warn(name, message + tally)
     }
 
     func requestShutdown(reason: String) {
@@ -277,6 +313,25 @@ final class UnitScope: LifecycleScope {
     /// Marks the unit stopped: later `spawn` calls are refused with a warning.
     func markStopped() {
         state.withLock { $0.phase = .stopped }
+    }
+
+    /// Everything still running in this unit, summarised in one pass (see ``WorkSummary``): for
+    /// time-limit expiry lines, progress lines and reports.
+    func stillRunningSummary() -> WorkSummary {
+        let now = ContinuousClock.now
+        var summary = state.withLock { state in
+            var summary = WorkSummary()
+            if let callback = state.runningCallback {
+                summary.add(.callback, callback.label, age: now - callback.since)
+            }
+            state.tasks.summarise(as: .task, into: &summary, now: now)
+            state.shields.summarise(as: .shield, into: &summary, now: now)
+            return summary
+        }
+        for job in pool.snapshot(now: now) {
+            summary.add(job.kind, job.label, age: job.age)
+        }
+        return summary
     }
 
     /// Everything still running in this unit, for reports.

@@ -31,12 +31,23 @@ public enum Host {
         }
         let manager = await LifecycleManager(options: options, logger: logger)
 
-        // Plugin code runs while loading (library initializers, the entry, the plugins'
-        // initializers): run it off the control thread, so that a signal that arrives meanwhile is
-        // seen at once and a second one still forces the exit.
-        let prepared = await Task.detached {
-            prepare(configuration, manager: manager, logger: logger)
-        }.value
+        // Plugin code runs while loading (library constructors, the entry, the plugins'
+        // initializers): on a thread of its own, never the control thread, so that a signal that
+        // arrives meanwhile is seen and said at once, the load time limit holds, and a second
+        // signal still forces the exit (see README, "How shutdown proceeds").
+        let progress = LoadProgress()
+        PluginExitGuard.install(format: format, logger: logger)
+        PluginExitGuard.enter(.loading(progress))
+        let prepared: PrepareResult
+        let loadLogger = logger
+        switch await watchLoad(limit: configuration.loadTimeout, manager: manager, progress: progress, logger: logger, {
+            prepare(configuration, manager: manager, logger: loadLogger, progress: progress)
+        }) {
+        case .expired(let step):
+            return reject(LoadTimeLimitError(step: step, limit: configuration.loadTimeout), format: format)
+        case .finished(let result):
+            prepared = result
+        }
         let (loaded, mains): ([LoadedPlugin], [(unit: ManagedUnit, main: @Sendable () async throws -> Void)])
         switch prepared {
         case .failure(let error):
@@ -49,19 +60,22 @@ public enum Host {
             describe(loaded, detailed: configuration.mode == .inspect)
             return AioRunExitCode.clean
         }
+        PluginExitGuard.enter(.running)
         let report = await manager.run(mains)
         return report.exitCode
     }
 
     /// Loads and checks every plugin (DESIGN §3), checks `--set` targets, then creates the
     /// plugins in load order; stops creating once a shutdown was requested meanwhile.
+    /// Records each step in `progress`.
     static func prepare(
-        _ configuration: HostConfiguration, manager: LifecycleManager, logger: Logger
-    ) -> Result<([LoadedPlugin], [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]), any Error> {
+        _ configuration: HostConfiguration, manager: LifecycleManager, logger: Logger, progress: LoadProgress
+    ) -> PrepareResult {
         let loaded: [LoadedPlugin]
         do {
+            progress.begin("API self-check", of: "libAioRunPluginAPI.so")
             try APISelfCheck.verify()
-            loaded = try loadAll(configuration.plugins, allowInsecure: configuration.allowInsecurePlugins)
+            loaded = try loadAll(configuration.plugins, allowInsecure: configuration.allowInsecurePlugins, onStep: progress.loading)
         } catch {
             return .failure(error)
         }
@@ -77,6 +91,7 @@ public enum Host {
                 logger.warning("shutdown requested while loading (\(trigger)); not creating \(plugin.name) or any later plugin")
                 break
             }
+            progress.begin("create", of: plugin.path, name: plugin.name)
             let values = plugin.argument.config.merging(configuration.settings[plugin.name] ?? [:]) { _, cli in cli }
             let unit = manager.addUnit(
                 name: plugin.name, config: PluginConfig(values),
@@ -91,6 +106,10 @@ public enum Host {
         }
         return .success((loaded, mains))
     }
+
+    /// What ``prepare(_:manager:logger:progress:)`` returns: every plugin loaded, and the `run()`
+    /// of each plugin created; or why loading stopped.
+    typealias PrepareResult = Result<([LoadedPlugin], [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]), any Error>
 
     /// `--check` / `--inspect`: one line per plugin that passed every check, on stdout.
     static func describe(_ plugins: [LoadedPlugin], detailed: Bool) {

@@ -18,6 +18,17 @@ import Glibc
 /// - `job-throws`: a tracked task awaits an executor job that throws, and does not catch it.
 /// - `blocking-cancel-handler`: `run()`'s cancellation handler blocks its thread for `delay-ms`.
 /// - `init-throws`: the initializer throws.
+/// - `late-callback`: when `run()` is cancelled (phase 2, after phase 1 ran), it keeps the
+///   cooperative pool busy for `busy-ms` (default 50) with untracked synchronous sleeps, then
+///   registers an `onShutdown` callback that sleeps `delay-ms` and prints `late callback done`.
+/// - `stubborn-tasks`: spawns `count` (default 65536) tracked tasks labelled `stubborn 0` to
+///   `stubborn 3` that never end, whatever cancellation says. With `style=wake` (default) each
+///   wakes every 50 ms (a sleep in a detached task, which cancellation does not reach); with
+///   `style=spin` each loops on `try? await Task.sleep`, which once cancelled returns at once:
+///   such a task keeps its pool thread busy for good; with `style=shield` each starts a 50 ms
+///   shield in a loop (once cancelled, a new one at once). Prints `stubborn tasks started` once all
+///   are spawned.
+/// - `exit-in-run`: `run()` calls `exit(exit-code)` (default 0) after `delay-ms`.
 /// - `quiet` (default): does nothing but log "faulty ready".
 /// With `init-delay-ms`, the initializer logs `faulty initializing` and blocks that long first
 /// (to send signals while plugins load).
@@ -99,6 +110,44 @@ final class FaultyPlugin: AioRunPlugin {
             context.onShutdown("hanging callback") {
                 while true { try? await Task.sleep(for: .milliseconds(50)) }
             }
+        case "late-callback":
+            let busy = try context.config.int("busy-ms", default: 50, in: 0...60_000)
+            do {
+                try await Task.sleep(for: .seconds(3600))
+            } catch {
+                // Untracked on purpose: they only keep every pool thread busy for a moment.
+                for _ in 0..<max(2, 2 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) {
+                    Task.detached {
+                        var pause = timespec(tv_sec: busy / 1000, tv_nsec: (busy % 1000) * 1_000_000)
+                        nanosleep(&pause, nil)
+                    }
+                }
+                context.onShutdown("late callback") {
+                    try? await Task.sleep(for: delay)
+                    print("late callback done")
+                }
+            }
+        case "stubborn-tasks":
+            let count = try context.config.int("count", default: 65536, in: 1...1_000_000)
+            let style = context.config.string("style", default: "wake")
+            for index in 0..<count {
+                context.spawn("stubborn \(index % 4)") {
+                    while true {
+                        if style == "spin" {
+                            try? await Task.sleep(for: .milliseconds(50))
+                        } else if style == "shield" {
+                            try? await context.shutdownWaitsFor("stubborn shield") { try? await Task.sleep(for: .milliseconds(50)) }
+                        } else {
+                            try? await Task.detached { try await Task.sleep(for: .milliseconds(50)) }.value
+                        }
+                    }
+                }
+            }
+            print("stubborn tasks started")
+        case "exit-in-run":
+            let code = try context.config.int("exit-code", default: 0, in: 0...255)
+            try await Task.sleep(for: delay)
+            exit(Int32(code))
         case "job-throws":
             context.spawn("awaits failing job") {
                 try await context.executor.run("failing job") { throw Failure(description: "boom in an executor job") }

@@ -1,0 +1,70 @@
+import Synchronization
+
+/// Which plugin the host is loading or creating right now, and since when: named by the first
+/// signal during a long load, by the load time limit, and by an `exit()` from plugin code (see
+/// README, "Failure modes").
+final class LoadProgress: Sendable {
+    /// One step of loading or creating one plugin.
+    struct Step: Sendable {
+        /// The plugin's path (or what is checked, for the API self-check).
+        let plugin: String
+        /// The plugin's name, once it is known (while it is created).
+        let name: String?
+        /// `load` (dlopen, the library's constructors, the entry and handshake), `create` (the
+        /// plugin's initializer) or `API self-check`.
+        let step: String
+        /// When the step began.
+        let since: ContinuousClock.Instant
+
+        /// What the host is waiting for, in words: `the initializer of plugin faulty
+        /// (/path/libfaulty.so, step create)` or `plugin /path/libx.so to load (step load: dlopen,
+        /// its library constructors, its entry)`.
+        var waitingFor: String {
+            switch step {
+            case "create": return "the initializer of plugin \(name ?? plugin) (\(plugin), step create)"
+            case "load": return "plugin \(plugin) to load (step load: dlopen, its library constructors, its entry)"
+            default: return "\(plugin) (step \(step))"
+            }
+        }
+    }
+
+    private let current = Mutex<Step?>(nil)
+
+    /// Records that `step` of the plugin at `path` (named `name`, once known) begins now.
+    func begin(_ step: String, of path: String, name: String? = nil) {
+        current.withLock { $0 = Step(plugin: path, name: name, step: step, since: .now) }
+    }
+
+    /// Records a message from `loadAll`'s `onStep` (`loading <path>`).
+    func loading(_ message: String) {
+        let prefix = "loading "
+        begin("load", of: message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message)
+    }
+
+    /// The step in progress (the last one begun), if any.
+    var step: Step? { current.withLock { $0 } }
+}
+
+/// Loading and creating the plugins took longer than `--load-timeout`: exit 65, nothing started.
+struct LoadTimeLimitError: Error, CustomStringConvertible {
+    /// The step that was still running.
+    let step: LoadProgress.Step?
+    /// The limit.
+    let limit: Duration
+
+    /// `plugin <path>: <step>: still running after the load time limit …`, like other rejections.
+    var description: String {
+        let running = step.map { " after \(Self.seconds(.now - $0.since))" } ?? ""
+        let what = step?.step == "create" ? "the initializer of plugin \(step?.name ?? "?") is still running" : "still running"
+        let reason = "\(what)\(running): the load time limit of \(Self.seconds(limit)) expired (--load-timeout); no plugin was started"
+        guard let step else { return "loading plugins: \(reason)" }
+        return "plugin \(step.plugin): \(step.step): \(reason)"
+    }
+
+    /// `1.234s`.
+    static func seconds(_ duration: Duration) -> String {
+        let millis = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let fraction = String(millis % 1000)
+        return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
+    }
+}

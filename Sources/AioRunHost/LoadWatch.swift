@@ -1,0 +1,60 @@
+import AioRun
+import Logging
+
+extension Host {
+    /// How loading and creating the plugins ended.
+    enum LoadOutcome: Sendable {
+        /// `prepare` returned.
+        case finished(PrepareResult)
+        /// The load time limit expired while `step` was running; `prepare` is still running on
+        /// its own thread and is abandoned (the process exits).
+        case expired(LoadProgress.Step?)
+    }
+
+    /// Runs `prepare` (which runs plugin code) on a thread of its own and waits, on the control
+    /// thread, until it returns or `limit` expires. The first shutdown trigger meanwhile (a
+    /// signal) is logged at once with what the host is waiting for; the host then still waits
+    /// for the load to end or the limit to expire (`prepare` creates no further plugin once a
+    /// trigger has fired). A second signal is the signal watcher's and exits at once.
+    /// See README, "How shutdown proceeds".
+    static func watchLoad(
+        limit: Duration, manager: LifecycleManager, progress: LoadProgress, logger: Logger,
+        _ prepare: @escaping @Sendable () -> PrepareResult
+    ) async -> LoadOutcome {
+        enum Event: Sendable {
+            case finished(PrepareResult)
+            case expired
+            case trigger(ShutdownTrigger)
+        }
+        let deadline = ContinuousClock.now + limit
+        let (events, sink) = AsyncStream<Event>.makeStream()
+        RuntimeThreads.startOwnThread("aiorun-load") { sink.yield(.finished(prepare())) }
+        // ControlClock, not Task.sleep: the timer must fire even if plugin code keeps the
+        // cooperative pool busy.
+        let timer = RuntimeThreads.controlTask {
+            guard (try? await ControlClock.sleep(until: deadline)) != nil else { return }
+            sink.yield(.expired)
+        }
+        // Not cancellable (the trigger latch has no cancellation); once the load has ended, its
+        // late event goes into a finished stream and is dropped.
+        RuntimeThreads.controlTask { sink.yield(.trigger(await manager.waitForShutdownTrigger())) }
+        defer {
+            timer.cancel()
+            sink.finish()
+        }
+        for await event in events {
+            switch event {
+            case .finished(let result):
+                return .finished(result)
+            case .expired:
+                return .expired(progress.step)
+            case .trigger(let trigger):
+                let waiting = progress.step.map { "\($0.waitingFor), running for \(LoadTimeLimitError.seconds(.now - $0.since))" } ?? "loading to begin"
+                logger.warning(
+                    "\(trigger) while plugins load: no plugin will be started; waiting for \(waiting); the load time limit is \(LoadTimeLimitError.seconds(limit)) (--load-timeout), \(LoadTimeLimitError.seconds(deadline - .now)) left; a second signal exits at once")
+            }
+        }
+        // Not reached: the stream is finished only by this function.
+        return .expired(progress.step)
+    }
+}
