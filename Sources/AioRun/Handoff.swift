@@ -83,27 +83,3 @@ final class Handoff<Value: Sendable>: Sendable {
         continuation?.resume(throwing: CancellationError())
     }
 }
-
-/// Runs `body` in its own task and waits for it at most until `deadline`.
-///
-/// Both the body's task and the timer run on the ``ControlExecutor``, so the limit holds even
-/// when plugins block the cooperative pool; `body` must hand plugin code to other tasks.
-/// Returns `true` if the body finished in time. On expiry the body's task is left running (it is
-/// the caller's job to cancel or abandon what it was waiting for); structured concurrency could
-/// not abandon it.
-func runWithin(
-    deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void
-) async -> Bool {
-    let gate = Handoff<Bool>()
-    Task(executorPreference: ControlExecutor.shared) {
-        await body()
-        gate.deliver(.success(true))
-    }
-    let timer = Task(executorPreference: ControlExecutor.shared) {
-        try? await Task.sleep(until: deadline, clock: .continuous)
-        gate.deliver(.success(false))
-    }
-    let finished = (try? await gate.wait()) ?? false
-    timer.cancel()
-    return finished
-}

@@ -138,7 +138,7 @@ public final class LifecycleManager: Sendable {
         return Task(executorPreference: ControlExecutor.shared) {
             while !Task.isCancelled {
                 heartbeat.beat()
-                try? await Task.sleep(for: heartbeat.interval)
+                try? await ControlClock.sleep(for: heartbeat.interval)
             }
         }
     }
@@ -169,9 +169,8 @@ public final class LifecycleManager: Sendable {
         let code = AioRunExitCode.forced(by: number)
         var lines = ["second signal \(name) during shutdown: exiting now with \(code)"]
         for unit in units.withLock({ $0 }) {
-            for work in unit.stillRunning() {
-                lines.append("  still running in \(unit.name): \(work)")
-            }
+            let running = unit.stillRunningSummary()
+            if running.count > 0 { lines.append("  still running in \(unit.name): \(running)") }
         }
         logger.critical("\(lines.joined(separator: "\n"))")
         terminateProcess(code)

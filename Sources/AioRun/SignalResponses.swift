@@ -62,7 +62,7 @@ extension LifecycleManager {
         Task(executorPreference: ControlExecutor.shared) { [self] in
             while !finished.load(ordering: .relaxed) {
                 checkSignalDispositions()
-                try? await Task.sleep(for: Self.signalSweepInterval)
+                try? await ControlClock.sleep(for: Self.signalSweepInterval)
             }
         }
     }
@@ -100,11 +100,11 @@ extension LifecycleManager {
                 progress.stopped.contains(unit.name) ? "stopped"
                 : progress.stopping == unit.name ? "stopping"
                 : progress.shutdownStarted != nil ? "running, waiting for its teardown" : "running"
-            var counts: [RunningWork.Kind: Int] = [:]
-            for work in unit.stillRunning() { counts[work.kind, default: 0] += 1 }
+            let running = unit.stillRunningSummary()
             let parts = [
-                "\(counts[.task] ?? 0) tasks", "\(counts[.shield] ?? 0) shields", "\(counts[.job] ?? 0) jobs",
-                "\(counts[.queuedJob] ?? 0) queued jobs", "\(counts[.callback] ?? 0) callbacks running",
+                "\(running.count(of: .task)) tasks", "\(running.count(of: .shield)) shields",
+                "\(running.count(of: .job)) jobs", "\(running.count(of: .queuedJob)) queued jobs",
+                "\(running.count(of: .callback)) callbacks running",
             ]
             lines.append("  \(unit.name): \(phase), \(parts.joined(separator: ", "))")
         }

@@ -9,9 +9,9 @@ extension LifecycleManager {
         let started = ContinuousClock.now
         let progressLog = logProgress(of: unit, progress: progress, since: started)
         defer { progressLog.cancel() }
-        // Not `runWithin`: its `Task.sleep` timer needs a cooperative-pool thread to fire, and
-        // tasks that ignore cancellation can keep all of them busy (see ControlClock).
-        let inTime = await runWithinControlDeadline(started + unit.shutdownTimeout) {
+        // The limit's timer fires outside the cooperative pool (see ControlClock): tasks that
+        // ignore cancellation can keep every pool thread busy.
+        let inTime = await runWithin(deadline: started + unit.shutdownTimeout) {
             await progress.phase(.callbacks) { await unit.runShutdownCallbacks() }
             // Cancellation handlers are plugin code and run on the cancelling thread.
             await progress.phase(.cancel) { await OwnThread.run("aiorun-cancel") { unit.cancelTasks() } }

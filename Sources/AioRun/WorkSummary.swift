@@ -81,6 +81,9 @@ public struct WorkSummary: Sendable, CustomStringConvertible {
         }
     }
 
+    /// How many pieces of work of `kind` were added.
+    public func count(of kind: RunningWork.Kind) -> Int { kindCounts[kind.order] }
+
     /// `nothing`; the items one by one; or the summary.
     public var description: String {
         if count == 0 { return "nothing" }

@@ -98,6 +98,9 @@ public enum Host {
                 executorWorkers: plugin.argument.executorWorkers, shutdownTimeout: plugin.argument.taskShutdownTimeout)
             do {
                 let instance = try PluginContext.$current.withValue(unit.context) { try plugin.descriptor.make(unit.context) }
+                // A disposition its initializer changed behind the signal guard's back is this
+                // plugin's doing (README, Failure modes, Signals).
+                manager.checkSignalDispositions(blame: plugin.name)
                 mains.append((unit, { try await instance.run() }))
                 logger.info("loaded plugin \(plugin.name) from \(plugin.path) (ABI \(plugin.descriptor.abi), API \(plugin.descriptor.apiVersion))")
             } catch {
