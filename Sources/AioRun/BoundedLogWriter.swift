@@ -211,7 +211,7 @@ public final class BoundedLogWriter: @unchecked Sendable {
     /// the progress, and empties it.
     private func flush(_ chunk: inout [UInt8]) {
         guard !chunk.isEmpty else { return }
-        Self.writeAll(fd, chunk) { [self] in
+        Self.writeAll(fd, chunk, waitIfNonBlocking: true) { [self] in
             pthread_mutex_lock(mutex)
             lastProgress = Self.monotonicNanoseconds()
             pthread_mutex_unlock(mutex)
@@ -220,14 +220,23 @@ public final class BoundedLogWriter: @unchecked Sendable {
     }
 
     /// Writes every byte unless the stream fails (a reader that is gone: EPIPE). `progress` runs
-    /// after each successful `write(2)`.
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], progress: () -> Void = {}) {
+    /// after each successful `write(2)`. With `waitIfNonBlocking`, a stream that some other
+    /// process made non-blocking is waited for with `poll` instead of losing the bytes (only the
+    /// writer thread may wait).
+    private static func writeAll(
+        _ fd: Int32, _ bytes: [UInt8], waitIfNonBlocking: Bool = false, progress: () -> Void = {}
+    ) {
         bytes.withUnsafeBytes { buffer in
             guard let base = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
                 let written = Glibc.write(fd, base + offset, buffer.count - offset)
                 if written < 0 && errno == EINTR { continue }
+                if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waitIfNonBlocking {
+                    var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&ready, 1, 1000)
+                    continue
+                }
                 if written <= 0 { return }
                 offset += written
                 progress()
