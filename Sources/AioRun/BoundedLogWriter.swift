@@ -34,6 +34,7 @@ public final class BoundedLogWriter: @unchecked Sendable {
     private var droppedTotal = 0
     private var writerState = WriterState.notStarted
     private var writerWaiting = false
+    private var napping = false
     private var writing = false
     private var lastProgress: UInt64 = 0
     private var notice: @Sendable (Int) -> String = BoundedLogWriter.plainNotice
@@ -42,7 +43,7 @@ public final class BoundedLogWriter: @unchecked Sendable {
     public static let standardError = BoundedLogWriter(fd: 2)
 
     /// The most lines the queue holds; later lines are dropped (and counted) until there is room.
-    public static let maxQueuedLines = 4096
+    public static let maxQueuedLines = 8192
     /// The most bytes the queue holds (1 MiB). A single longer line is still taken when the queue
     /// is empty, so no line is refused for its length alone.
     public static let maxQueuedBytes = 1 << 20
@@ -52,6 +53,8 @@ public final class BoundedLogWriter: @unchecked Sendable {
     public static let drainTotalLimit: Duration = .seconds(5)
     /// Lines are gathered into `write(2)` calls of up to this many bytes.
     static let chunkBytes = 16 * 1024
+    /// After each batch the writer lets lines gather this long (1 ms) before taking the next.
+    static let coalescingNanoseconds = 1_000_000
 
     private enum Entry {
         case line(String)
@@ -107,7 +110,11 @@ public final class BoundedLogWriter: @unchecked Sendable {
         queue.append(.line(line))
         queuedLines += 1
         queuedBytes += bytes
-        if writerWaiting { pthread_cond_signal(work) }
+        if writerWaiting {
+            // One wake-up per idle writer: the lines that follow until it runs join its batch.
+            writerWaiting = false
+            pthread_cond_signal(work)
+        }
         pthread_mutex_unlock(mutex)
     }
 
@@ -130,7 +137,11 @@ public final class BoundedLogWriter: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         guard case .running = writerState else { return true }
         while !queue.isEmpty || droppedSinceLastNotice > 0 || writing {
-            if writerWaiting { pthread_cond_signal(work) }
+            if writerWaiting || napping {
+                writerWaiting = false
+                napping = false
+                pthread_cond_signal(work)
+            }
             let now = Self.monotonicNanoseconds()
             let quietUntil = max(start, lastProgress) &+ quiet
             let until = min(quietUntil, total)
@@ -167,6 +178,9 @@ public final class BoundedLogWriter: @unchecked Sendable {
     private func writerLoop() -> Never {
         var chunk: [UInt8] = []
         chunk.reserveCapacity(Self.chunkBytes)
+        // Two arrays trade places: loggers append to one while this thread writes the other, and
+        // each keeps its capacity, so steady logging allocates no new queue storage.
+        var batch: [Entry] = []
         pthread_mutex_lock(mutex)
         while true {
             while queue.isEmpty && droppedSinceLastNotice == 0 {
@@ -176,7 +190,6 @@ public final class BoundedLogWriter: @unchecked Sendable {
                 pthread_cond_wait(work, mutex)
                 writerWaiting = false
             }
-            var batch: [Entry] = []
             swap(&batch, &queue)
             if droppedSinceLastNotice > 0 {
                 batch.append(.dropped(droppedSinceLastNotice))
@@ -201,9 +214,26 @@ public final class BoundedLogWriter: @unchecked Sendable {
                 chunk.append(contentsOf: text.utf8)
             }
             flush(&chunk)
-            batch.removeAll()
+            batch.removeAll(keepingCapacity: true)
 
             pthread_mutex_lock(mutex)
+            if queue.isEmpty && droppedSinceLastNotice == 0 {
+                writing = false
+                pthread_cond_broadcast(idle)
+            }
+            // Nap for up to `coalescing` before the next batch, unwoken by loggers: a burst of
+            // lines then costs one wake-up and one write per nap, not one per line. An isolated
+            // line still goes out at once (the writer was waiting), and `drain` ends the nap.
+            napping = true
+            var until = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &until)
+            until.tv_nsec += Self.coalescingNanoseconds
+            if until.tv_nsec >= 1_000_000_000 {
+                until.tv_sec += 1
+                until.tv_nsec -= 1_000_000_000
+            }
+            pthread_cond_timedwait(work, mutex, &until)
+            napping = false
         }
     }
 

@@ -24,7 +24,7 @@ final class OutputEndToEndTests: XCTestCase {
         ], stdout: stdout, stderr: stderr)
         stderr.startReading()
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
-        try stdout.waitUntilFull(within: .seconds(30), killing: host)
+        try stdout.waitUntilFull(slack: 16, within: .seconds(30), killing: host)  // `ack N` lines
 
         host.send(SIGTERM)
         let code = try host.waitForExit(within: .seconds(20), transcript: stderr)
@@ -44,7 +44,7 @@ final class OutputEndToEndTests: XCTestCase {
         ], stdout: stdout, stderr: stderr)
         stderr.startReading()
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
-        try stdout.waitUntilFull(within: .seconds(30), killing: host)
+        try stdout.waitUntilFull(slack: 16, within: .seconds(30), killing: host)  // `ack N` lines
 
         host.send(SIGTERM)
         try stderr.waitForLine(containing: "shutdown started", within: .seconds(10), killing: host)
@@ -121,13 +121,13 @@ final class OutputEndToEndTests: XCTestCase {
         }
     }
 
-    /// stderr's reader stalls for three seconds while five tickers log every millisecond, then
+    /// stderr's reader stalls for four seconds while eight tickers log every millisecond, then
     /// reads again. Lines beyond the queue's bound were dropped; the reader then sees where and
     /// how many (`N log lines dropped`), every gap in a ticker's numbers sits across such a
     /// notice, the notices add up to exactly the missing ticks, and the order is kept.
     func testStalledThenResumedReaderSeesHowManyLinesWereDropped() throws {
         let stderr = try OutputPipe(size: Self.smallPipe)
-        let tickers = ["ticker", "t2", "t3", "t4", "t5"]
+        let tickers = ["ticker", "t2", "t3", "t4", "t5", "t6", "t7", "t8"]
         var arguments = ["--task-shutdown-timeout", "10"]
         for name in tickers {
             arguments += [name == "ticker" ? Products.plugin("ticker") : "\(name)=\(Products.plugin("ticker"))"]
@@ -138,7 +138,7 @@ final class OutputEndToEndTests: XCTestCase {
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
         stderr.pause()
         try stderr.waitUntilFull(within: .seconds(30), killing: host)
-        sleep(3)
+        sleep(4)  // the queue's 8192 lines fill in about a second
         stderr.resume()
         try stderr.waitForLine(containing: "log lines dropped", within: .seconds(20), killing: host)
         usleep(300_000)
@@ -361,16 +361,20 @@ final class OutputPipe: Sendable {
         }
     }
 
-    /// Waits (bounded) until the pipe is full: at least half its buffer unread and no byte more
-    /// for 300 ms although the host's writers write every few milliseconds. Writers now block.
-    func waitUntilFull(within timeout: Duration, killing host: SpawnedHost, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Waits (bounded) until the pipe is full: no byte more for 300 ms although the host writes
+    /// every few milliseconds, and at most `slack` bytes free (fewer than the next line needs;
+    /// a write of up to a page waits for room for all of it, so a stalled writer of larger
+    /// chunks may leave more free: pass the page size then). Writers now block.
+    func waitUntilFull(
+        slack: Int32 = 4096, within timeout: Duration, killing host: SpawnedHost, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let capacity = fcntl(readEnd, 1032 /* F_GETPIPE_SZ */)
         var last: (unread: Int32, since: ContinuousClock.Instant) = (-1, .now)
         try waitFor("the pipe to fill", within: timeout, killing: host, file: file, line: line) {
             var unread: Int32 = 0
             _ = ioctl(readEnd, UInt(FIONREAD), &unread)
             if unread != last.unread { last = (unread, .now) }
-            return unread >= capacity / 2 && ContinuousClock.now - last.since >= .milliseconds(300)
+            return unread > 0 && unread >= capacity - slack && ContinuousClock.now - last.since >= .milliseconds(300)
         }
     }
 
