@@ -107,7 +107,12 @@ final class OutputEndToEndTests: XCTestCase {
         ], stdout: merged, stderr: merged)
         merged.startReading(closeAfter: 2)
         try merged.waitUntilClosed(within: .seconds(30), killing: host)
-        usleep(500_000)  // ticks and acks now hit the closed pipe
+        // The journal is writing (and its acks and the ticks hit the closed pipe) for a while.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ((try? Data(contentsOf: journal).count) ?? 0) < 100 && host.isRunning && ContinuousClock.now < deadline {
+            usleep(10_000)
+        }
+        usleep(300_000)
         XCTAssertTrue(host.isRunning, "the host died when its reader went away")
 
         host.send(SIGTERM)
