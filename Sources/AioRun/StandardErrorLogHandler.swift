@@ -16,10 +16,14 @@ public struct StandardErrorLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let label: String
 
-    /// Creates a handler for a logger label.
+    /// Creates a handler for a logger label. The queue's "lines dropped" notice then takes the
+    /// same text form: `… warning [<label>] N log lines dropped (…)`.
     public init(label: String, level: Logger.Level = .info) {
         self.label = label
         self.logLevel = level
+        BoundedLogWriter.standardError.setDropNotice { count in
+            "\(LogTimestamp.now()) warning [\(label)] \(count) log \(count == 1 ? "line" : "lines") dropped (stderr was not read fast enough)\n"
+        }
     }
 
     /// Reads or writes one metadata value.
