@@ -181,6 +181,27 @@ final class OutputEndToEndTests: XCTestCase {
         }
         XCTAssertEqual(noticed, missing, "the notices do not add up to the missing ticks")
     }
+
+    /// A stderr that another process made non-blocking (shared terminals and pipes can be): a
+    /// full pipe gives EAGAIN, and lines must not vanish uncounted. The reader starts late; every
+    /// tick is then either read or counted in a notice.
+    func testNonBlockingStderrLosesNoLineSilently() throws {
+        let stderr = try OutputPipe(size: Self.smallPipe)
+        _ = fcntl(stderr.writeEnd, F_SETFL, fcntl(stderr.writeEnd, F_GETFL) | O_NONBLOCK)
+        let host = try SpawnedHost([Products.plugin("ticker"), "--set", "ticker.interval-ms=1"], stdout: nil, stderr: stderr)
+        usleep(1_000_000)
+        host.send(SIGTERM)
+        stderr.startReading()
+        let code = try host.waitForExit(within: .seconds(30), transcript: stderr)
+        XCTAssertEqual(code, 0)
+        try stderr.waitUntilClosed(within: .seconds(10), killing: host)
+        let ticks = stderr.lines.compactMap { $0.firstMatch(of: #/\] tick (\d+) /#).map { Int($0.1)! } }
+        let noticed = stderr.lines.compactMap { $0.firstMatch(of: #/ (\d+) log lines? dropped /#).map { Int($0.1)! } }
+            .reduce(0, +)
+        XCTAssertGreaterThan(ticks.count, 10, stderr.transcript.suffix(2000).description)
+        let missing = zip(ticks, ticks.dropFirst()).reduce(0) { $0 + $1.1 - $1.0 - 1 }
+        XCTAssertEqual(missing, noticed, "ticks missing without a notice")
+    }
 }
 
 // MARK: - A child with pipes the test controls
