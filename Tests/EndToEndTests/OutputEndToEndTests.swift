@@ -202,16 +202,33 @@ final class OutputEndToEndTests: XCTestCase {
         let missing = zip(ticks, ticks.dropFirst()).reduce(0) { $0 + $1.1 - $1.0 - 1 }
         XCTAssertEqual(missing, noticed, "ticks missing without a notice")
     }
+
+    /// The in-process `run {}` (the seed example) with a stderr pipe that is full before it
+    /// starts and never read: its default logger must not hold up the control thread, so SIGINT
+    /// still starts the teardown, the shield finishes (`done!`) and the exit code is 0.
+    func testInProcessRunWithUnreadStderrStillStops() throws {
+        let stdout = try OutputPipe()
+        let stderr = try OutputPipe(size: Self.smallPipe)
+        stderr.fill()
+        let program = try SpawnedHost(["1"], stdout: stdout, stderr: stderr, executable: Products.seedExample)
+        stdout.startReading()
+        usleep(1_000_000)
+        program.send(SIGINT)
+        try stdout.waitForLine(containing: "done!", within: .seconds(20), killing: program)
+        let code = try program.waitForExit(within: .seconds(20), transcript: stdout)
+        XCTAssertEqual(code, 0)
+        XCTAssertEqual(stdout.lines, ["oh noes!", "done!"])
+    }
 }
 
 // MARK: - A child with pipes the test controls
 
-/// `aiorun-host` started with `posix_spawn`, its stdout and stderr on the given pipes (or
+/// `aiorun-host` (or another program) started with `posix_spawn`, its stdout and stderr on the given pipes (or
 /// /dev/null), stdin on /dev/null, default signal dispositions and an empty signal mask.
 final class SpawnedHost: Sendable {
     let pid: pid_t
 
-    init(_ arguments: [String], stdout: OutputPipe?, stderr: OutputPipe?) throws {
+    init(_ arguments: [String], stdout: OutputPipe?, stderr: OutputPipe?, executable: URL = Products.host) throws {
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null) }
         var actions = posix_spawn_file_actions_t()
@@ -231,7 +248,7 @@ final class SpawnedHost: Sendable {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
-        let path = Products.host.path
+        let path = executable.path
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] =
             ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -364,6 +381,13 @@ final class OutputPipe: Sendable {
             }
             state.withLock { $0.closed = true }
         }.start()
+    }
+
+    /// Fills the pipe's buffer before any child writes to it (nobody reads yet).
+    func fill() {
+        let capacity = Int(fcntl(writeEnd, 1032 /* F_GETPIPE_SZ */))
+        let filler = [UInt8](repeating: 0x2e, count: capacity - 1) + [0x0a]
+        _ = filler.withUnsafeBytes { write(writeEnd, $0.baseAddress, $0.count) }
     }
 
     /// Stops reading (the pipe fills up).
