@@ -210,7 +210,8 @@ final class OutputEndToEndTests: XCTestCase {
         let stdout = try OutputPipe()
         let stderr = try OutputPipe(size: Self.smallPipe)
         stderr.fill()
-        let program = try SpawnedHost(["1"], stdout: stdout, stderr: stderr, executable: Products.seedExample)
+        // Its shield sleeps 4 s; SIGINT comes well before that.
+        let program = try SpawnedHost(["4"], stdout: stdout, stderr: stderr, executable: Products.seedExample)
         stdout.startReading()
         usleep(1_000_000)
         program.send(SIGINT)
