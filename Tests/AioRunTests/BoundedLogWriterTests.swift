@@ -27,8 +27,9 @@ final class BoundedLogWriterTests: XCTestCase {
                 XCTFail("only \(accounted) of \(threads * perThread) lines written or noticed")
                 return
             }
-            lines += pipe.readAvailable()
-            accounted = lines.reduce(0) { total, line in
+            let fresh = pipe.readAvailable()
+            lines += fresh
+            accounted += fresh.reduce(0) { total, line in
                 total + (line.firstMatch(of: #/^aiorun: (\d+) log lines? dropped/#).map { Int($0.1)! } ?? 1)
             }
         }
