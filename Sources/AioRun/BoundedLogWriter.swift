@@ -20,8 +20,8 @@ public final class BoundedLogWriter: @unchecked Sendable {
     // `pthread_mutex_lock(mutex)` and `pthread_mutex_unlock(mutex)`, and the condition
     // variables are used only with that mutex held. The writer thread reads a batch it took out
     // of `queue` under the lock and owns it alone afterwards. `mutex`, `work` and `idle` live in
-    // their own heap allocations, made once in `init` and never freed (the instances are
-    // process-wide), so they never move or dangle while a thread uses them.
+    // their own heap allocations, made once in `init` and never freed (a writer's thread keeps
+    // its instance alive for the life of the process), so they never move or dangle.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let work: UnsafeMutablePointer<pthread_cond_t>
     private let idle: UnsafeMutablePointer<pthread_cond_t>
