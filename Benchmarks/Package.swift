@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "bench-shields", type: .dynamic, targets: ["BenchShields"]),
         .library(name: "bench-executor", type: .dynamic, targets: ["BenchExecutor"]),
         .library(name: "bench-empty", type: .dynamic, targets: ["BenchEmpty"]),
+        .library(name: "bench-log", type: .dynamic, targets: ["BenchLog"]),
         // The raw Swift floor: no AioRun in between.
         .executable(name: "bench-floor", targets: ["BenchFloor"]),
     ],
@@ -27,6 +28,7 @@ let package = Package(
         .target(name: "BenchShields", dependencies: [api], swiftSettings: swift6),
         .target(name: "BenchExecutor", dependencies: [api], swiftSettings: swift6),
         .target(name: "BenchEmpty", dependencies: [api], swiftSettings: swift6),
+        .target(name: "BenchLog", dependencies: [api], swiftSettings: swift6),
         .executableTarget(name: "BenchFloor", swiftSettings: swift6),
     ]
 )

@@ -5,9 +5,8 @@ import Glibc
 /// Runs `body` on the AioRun control thread and exits the process with the code it returns.
 ///
 /// The exit happens on the control thread too, so that a plugin blocking every thread of the
-/// cooperative pool cannot delay the exit of a host that has finished its shutdown. Buffered
-/// C stdio output is flushed first; then `_exit`, not `exit`: abandoned plugin threads may still
-/// be running, and atexit handlers and library destructors must not race them.
+/// cooperative pool cannot delay the exit of a host that has finished its shutdown. See
+/// ``terminateProcess(_:)`` for what happens to buffered output.
 public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
     let code = await withTaskExecutorPreference(ControlExecutor.shared) { () async -> Int32 in
         terminateProcess(await body())
@@ -16,9 +15,19 @@ public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
     _exit(code)
 }
 
-/// Ends the process now with `code`: flushes buffered C stdio output, then `_exit`. Every exit
-/// the runtime decides on goes through here (see README, "Exit codes").
+/// Ends the process now with `code`. Every exit the runtime decides on goes through here (see
+/// README, "Exit codes"), and no stream can stop it (README, "Failure modes"):
+///
+/// 1. C stdio is flushed (`stdout` first, then every stream) on a helper thread, because a
+///    plugin's `print` blocked on a stalled reader holds the `stdout` lock;
+/// 2. meanwhile the log queue drains to stderr (``BoundedLogWriter/drain(quietLimit:totalLimit:)``:
+///    until it is empty, or nothing could be written for 1 s, or 5 s in all);
+/// 3. the flush is given what is left of ``StandardOutput/exitFlushLimit`` (1 s), at least;
+/// 4. then `_exit(code)`, whatever is still blocked. Not `exit`: abandoned plugin threads may
+///    still be running, and atexit handlers and library destructors must not race them.
 public func terminateProcess(_ code: Int32) -> Never {
-    fflush(nil)
+    let flushed = StandardOutput.flushInBackground()
+    BoundedLogWriter.standardError.drain()
+    flushed.wait(atMost: StandardOutput.exitFlushLimit)
     _exit(code)
 }

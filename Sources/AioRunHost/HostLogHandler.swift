@@ -1,3 +1,4 @@
+import AioRun
 import Logging
 import Synchronization
 
@@ -11,12 +12,21 @@ public enum LogFormat: String, Sendable, CaseIterable {
     case text
     /// One JSON object per line: timestamp, level, label, plugin, message, metadata.
     case json
+
+    /// A small number for each format (never 0), to note which one the drop notice uses.
+    var code: Int {
+        switch self {
+        case .text: return 1
+        case .json: return 2
+        }
+    }
 }
 
 /// The host's log handler: one line per record on stderr, in text or JSON. `[host]` (or
 /// `"plugin":null`) marks the host's own lines; plugins' records, including those routed through
-/// the swift-log bridge, carry the plugin's name. Each record is written with a single `write(2)`,
-/// unbuffered, so lines never interleave and nothing is lost at an immediate exit.
+/// the swift-log bridge, carry the plugin's name. Records go through the bounded queue of
+/// `BoundedLogWriter.standardError`: logging never waits for stderr's reader, lines never
+/// interleave, and the exit path lets the queue drain within a bound (see README, "Failure modes").
 public struct HostLogHandler: LogHandler {
     /// The least severe level written.
     public var logLevel: Logger.Level
@@ -47,13 +57,14 @@ public struct HostLogHandler: LogHandler {
         switch format {
         case .text:
             let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-            Self.write("\(Self.timestamp()) \(event.level.rawValue) [\(plugin ?? "host")] \(event.message)\(rest)\n")
+            Self.write("\(Self.timestamp()) \(event.level.rawValue) [\(plugin ?? "host")] \(event.message)\(rest)\n", format: format)
         case .json:
             let fields = merged.sorted { $0.key < $1.key }.map { "\(JSON.string($0.key)):\(JSON.string("\($0.value)"))" }
             Self.write(
                 "{\"timestamp\":\(JSON.string(Self.timestamp())),\"level\":\(JSON.string(event.level.rawValue)),"
                     + "\"label\":\(JSON.string(label)),\"plugin\":\(plugin.map(JSON.string) ?? "null"),"
-                    + "\"message\":\(JSON.string("\(event.message)")),\"metadata\":{\(fields.joined(separator: ","))}}\n")
+                    + "\"message\":\(JSON.string("\(event.message)")),\"metadata\":{\(fields.joined(separator: ","))}}\n",
+                format: format)
         }
     }
 
@@ -62,42 +73,42 @@ public struct HostLogHandler: LogHandler {
     public static func writeError(_ message: String, format: LogFormat) {
         switch format {
         case .text:
-            write("aiorun-host: error: \(message)\n")
+            write("aiorun-host: error: \(message)\n", format: format)
         case .json:
             write(
                 "{\"timestamp\":\(JSON.string(timestamp())),\"level\":\"error\",\"label\":\"aiorun-host\","
-                    + "\"plugin\":null,\"message\":\(JSON.string("aiorun-host: error: \(message)")),\"metadata\":{}}\n")
+                    + "\"plugin\":null,\"message\":\(JSON.string("aiorun-host: error: \(message)")),\"metadata\":{}}\n",
+                format: format)
         }
     }
 
-    private static let writeLock = Mutex(())
-
-    static func write(_ line: String) {
-        var bytes = Array(line.utf8)
-        writeLock.withLock { _ in
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + offset, $0.count - offset) }
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
+    /// Queues one line for stderr and returns at once: a reader that is slow or gone never
+    /// holds up the thread that logs (see README, "Failure modes"). Lines that do not fit the
+    /// bounded queue are dropped and counted, and a notice in `format` says how many.
+    static func write(_ line: String, format: LogFormat) {
+        if dropNoticeFormat.exchange(format.code, ordering: .relaxed) != format.code {
+            BoundedLogWriter.standardError.setDropNotice { count in dropNotice(count, format: format) }
         }
-        bytes.removeAll()
+        BoundedLogWriter.standardError.write(line)
+    }
+
+    /// The format the writer's drop notice was last set to (`LogFormat.code`), 0 for none.
+    private static let dropNoticeFormat = Atomic<Int>(0)
+
+    /// `N log lines dropped (stderr was not read fast enough)`, as a warning in `format`.
+    static func dropNotice(_ count: Int, format: LogFormat) -> String {
+        let message = "\(count) log \(count == 1 ? "line" : "lines") dropped (stderr was not read fast enough)"
+        switch format {
+        case .text:
+            return "\(timestamp()) warning [host] \(message)\n"
+        case .json:
+            return "{\"timestamp\":\(JSON.string(timestamp())),\"level\":\"warning\",\"label\":\"aiorun-host\","
+                + "\"plugin\":null,\"message\":\(JSON.string(message)),\"metadata\":{\"dropped\":\"\(count)\"}}\n"
+        }
     }
 
     /// UTC with milliseconds, ISO 8601.
-    static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millis = Int(now.tv_nsec / 1_000_000)
-        let milliText = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(milliText)Z"
-    }
+    static func timestamp() -> String { LogTimestamp.now() }
 }
 
 /// Minimal JSON string encoding for log lines.
