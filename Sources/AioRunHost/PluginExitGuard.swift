@@ -70,14 +70,15 @@ enum PluginExitGuard {
             HostLogHandler.writeError(
                 "\(subject): plugin code called exit(\(status)) while plugins were loaded; refused, no plugin was started",
                 format: format)
-            _exit(AioRunExitCode.pluginRejected)
+            // Through the bounded exit path, so that the queued log line is written first.
+            terminateProcess(AioRunExitCode.pluginRejected)
         case .running:
             let code = status == 0 ? AioRunExitCode.abandoned : status
             let caller = PluginContext.current.map { "plugin \($0.name)" } ?? "plugin code"
             let because = status == 0 ? ", not 0: no clean shutdown took place" : ""
             logger?.critical(
                 "\(caller) called exit(\(status)): teardown is skipped, nothing still running is waited for; exiting with \(code)\(because)")
-            _exit(code)
+            terminateProcess(code)
         }
     }
 }
