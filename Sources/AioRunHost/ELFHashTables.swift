@@ -1,0 +1,109 @@
+/// The symbol hash tables (DT_GNU_HASH, DT_HASH): checked as the loader walks them, and used to
+/// find `aiorun_plugin_entry` the way `dlsym` will, before `dlopen`.
+extension ELFDynamicCheck {
+    /// Checks whichever hash tables are present and sets ``symbolCount`` to the number of symbols
+    /// they reach (the loader knows no other count).
+    mutating func checkHashTables() throws(ELFDefect) {
+        guard value(Self.gnuHash) != nil || value(Self.hash) != nil else {
+            throw ELFDefect(reason: "its dynamic section has no symbol hash table (DT_GNU_HASH or DT_HASH)")
+        }
+        var count = 0
+        if value(Self.hash) != nil { count = max(count, try checkSysVHash()) }
+        if value(Self.gnuHash) != nil { count = max(count, try checkGNUHash().count) }
+        guard count <= Self.stepLimit else { throw ELFDefect(reason: "its hash tables claim \(count) symbols") }
+        symbolCount = count
+    }
+
+    /// DT_HASH: nbucket, nchain, buckets, chains; every index below nchain.
+    private func checkSysVHash() throws(ELFDefect) -> Int {
+        let name = "hash table (DT_HASH)"
+        let header = try read(try table(Self.hash, count: 8, name: name), 8, name)
+        let buckets = header.u32(0) ?? 0, chains = header.u32(4) ?? 0
+        guard buckets > 0, buckets <= Self.stepLimit, chains <= Self.stepLimit else {
+            throw ELFDefect(reason: "its \(name) has \(buckets) buckets and \(chains) chain entries")
+        }
+        let size = 8 + 4 * (buckets + chains)
+        let words = try read(try table(Self.hash, count: size, name: name), size, name)
+        for index in 0..<(buckets + chains) where (words.u32(8 + 4 * index) ?? 0) >= max(chains, 1) {
+            throw ELFDefect(reason: "its \(name) points at symbol \(words.u32(8 + 4 * index) ?? 0), beyond its \(chains) symbols")
+        }
+        return chains
+    }
+
+    /// The parts of a DT_GNU_HASH table.
+    struct GNUHash {
+        let buckets: [Int]
+        let firstSymbol: Int
+        /// File offset of the chain word of symbol `firstSymbol`.
+        let chainOffset: Int
+        /// The number of symbols reached: one past the last chain entry.
+        let count: Int
+    }
+
+    /// DT_GNU_HASH: nbuckets (≥ 1: the loader divides by it), symoffset, a power-of-two bloom
+    /// filter, buckets at or above symoffset, chains that end inside the table.
+    func checkGNUHash() throws(ELFDefect) -> GNUHash {
+        let name = "GNU hash table (DT_GNU_HASH)"
+        let header = try read(try table(Self.gnuHash, count: 16, name: name), 16, name)
+        let bucketCount = header.u32(0) ?? 0, firstSymbol = header.u32(4) ?? 0, bloomWords = header.u32(8) ?? 0
+        guard bucketCount > 0, bucketCount <= Self.stepLimit, bloomWords > 0, bloomWords <= Self.stepLimit,
+            bloomWords & (bloomWords - 1) == 0, firstSymbol <= Self.stepLimit
+        else {
+            throw ELFDefect(reason: "its \(name) has \(bucketCount) buckets and a \(bloomWords)-word bloom filter (needs at least one bucket and a power of two)")
+        }
+        let fixed = 16 + 8 * bloomWords + 4 * bucketCount
+        let tableOffset = try table(Self.gnuHash, count: fixed, name: name)
+        let bucketBytes = try read(tableOffset + 16 + 8 * bloomWords, 4 * bucketCount, name)
+        let buckets = (0..<bucketCount).map { bucketBytes.u32(4 * $0) ?? 0 }
+        let chainAddress = (value(Self.gnuHash) ?? 0) + fixed
+        var last = firstSymbol - 1
+        for start in buckets where start != 0 {
+            guard start >= firstSymbol else { throw ELFDefect(reason: "its \(name) has a bucket at symbol \(start), below its first hashed symbol \(firstSymbol)") }
+            last = max(last, start)
+        }
+        // Chains are contiguous: walk from the highest bucket start to the word with its low bit set.
+        var index = last
+        if index >= firstSymbol {
+            while true {
+                guard index - firstSymbol < Self.stepLimit,
+                    let offset = segments.fileOffset(of: chainAddress + 4 * (index - firstSymbol), count: 4),
+                    let word = reader.bytes(at: offset, count: 4)?.u32(0)
+                else { throw ELFDefect(reason: "its \(name) has a chain that runs past the table's segment") }
+                if word & 1 != 0 { break }
+                index += 1
+            }
+        }
+        guard let chainOffset = segments.fileOffset(of: chainAddress, count: 4 * max(0, index + 1 - firstSymbol)) else {
+            throw ELFDefect(reason: "its \(name) chains do not lie inside a loaded segment")
+        }
+        return GNUHash(buckets: buckets, firstSymbol: firstSymbol, chainOffset: chainOffset, count: max(index + 1, firstSymbol))
+    }
+
+    /// The defined symbol `name` as `dlsym` finds it in this file (GNU hash first, as glibc), or
+    /// `nil` when this file does not define it.
+    func lookUp(_ name: String) -> (info: Int, section: Int, value: Int)? {
+        let wanted = Array(name.utf8)
+        func matches(_ index: Int) -> (info: Int, section: Int, value: Int)? {
+            guard let symbol = symbol(index), symbol.section != 0, Array(strings.cString(symbol.name)?.utf8 ?? "".utf8) == wanted else { return nil }
+            return (symbol.info, symbol.section, symbol.value)
+        }
+        if value(Self.gnuHash) != nil {
+            guard let table = try? checkGNUHash() else { return nil }
+            let hash = wanted.reduce(UInt32(5381)) { $0 &* 33 &+ UInt32($1) }
+            var index = table.buckets[Int(hash % UInt32(table.buckets.count))]
+            guard index != 0 else { return nil }
+            while index < table.count {
+                guard let word = reader.bytes(at: table.chainOffset + 4 * (index - table.firstSymbol), count: 4)?.u32(0) else { return nil }
+                if UInt32(word) | 1 == hash | 1, let found = matches(index) { return found }
+                if word & 1 != 0 { return nil }
+                index += 1
+            }
+            return nil
+        }
+        // DT_HASH: every symbol is reachable; a linear pass over the checked count is enough.
+        for index in 1..<max(symbolCount, 1) {
+            if let found = matches(index) { return found }
+        }
+        return nil
+    }
+}
