@@ -22,7 +22,7 @@ struct ELFDynamicCheck {
     static let finiFunction = 13, soname = 14, rpath = 15, pltRelocationKind = 20, textRelocations = 22, jumpRelocations = 23
     static let initArray = 25, finiArray = 26, initArraySize = 27, finiArraySize = 28, runpath = 29, flags = 30
     static let preinitArray = 32, preinitArraySize = 33, relrSize = 35, relr = 36, relrEntry = 37
-    static let gnuHash = 0x6fff_fef5, tlsDescPLT = 0x6fff_fef6, tlsDescGOT = 0x6fff_fef7
+    static let relativeCount = 0x6fff_fff9, gnuHash = 0x6fff_fef5, tlsDescPLT = 0x6fff_fef6, tlsDescGOT = 0x6fff_fef7
     static let versionSymbols = 0x6fff_fff0, versionDefinitions = 0x6fff_fffc, versionNeeds = 0x6fff_fffe
     static let auxiliary = 0x7fff_fffd, filter = 0x7fff_ffff
 

@@ -22,6 +22,14 @@ extension ELFDynamicCheck {
     /// Checks DT_RELA, DT_JMPREL and DT_RELR; records where relative relocations point, for the
     /// init and fini arrays.
     func checkRelocations() throws(ELFDefect) {
+        // A table without its size (or a size without its table) makes the loader skip it and
+        // run unrelocated code.
+        for (table, size, name) in [(Self.rela, Self.relaSize, "DT_RELA and DT_RELASZ"), (Self.jumpRelocations, Self.pltRelocationSize, "DT_JMPREL and DT_PLTRELSZ"),
+            (Self.jumpRelocations, Self.pltRelocationKind, "DT_JMPREL and DT_PLTREL"), (Self.relr, Self.relrSize, "DT_RELR and DT_RELRSZ")]
+            where (value(table) == nil) != (value(size) == nil)
+        {
+            throw ELFDefect(reason: "its dynamic section has only one of \(name)")
+        }
         if let kind = value(Self.pltRelocationKind), kind != Self.rela {
             throw ELFDefect(reason: "its PLT relocations are of kind \(kind) (DT_PLTREL), this machine's loader accepts only DT_RELA (7)")
         }
@@ -30,6 +38,8 @@ extension ELFDynamicCheck {
                 throw ELFDefect(reason: "its relocations (DT_RELA) have entries of \(value(Self.relaEntry).map(String.init) ?? "unstated") bytes (DT_RELAENT), not 24")
             }
             try checkRelocationTable(Self.rela, size: value(Self.relaSize), name: "relocations (DT_RELA, DT_RELASZ)")
+        } else if value(Self.relativeCount) != nil {
+            throw ELFDefect(reason: "its dynamic section has DT_RELACOUNT but no DT_RELA")
         }
         if value(Self.jumpRelocations) != nil {
             try checkRelocationTable(Self.jumpRelocations, size: value(Self.pltRelocationSize), name: "PLT relocations (DT_JMPREL, DT_PLTRELSZ)")
@@ -45,6 +55,11 @@ extension ELFDynamicCheck {
             throw ELFDefect(reason: "its \(name) have a size of \(size.map(String.init) ?? "none"), not a multiple of 24")
         }
         let bytes = try read(try table(tag, count: size, name: name), size, name)
+        // glibc takes the first DT_RELACOUNT entries of DT_RELA as relative ones, and asserts it.
+        let relativeCount = tag == Self.rela ? value(Self.relativeCount) ?? 0 : 0
+        guard relativeCount <= size / 24 else {
+            throw ELFDefect(reason: "its DT_RELACOUNT (\(relativeCount)) exceeds its \(size / 24) relocations")
+        }
         for index in 0..<(size / 24) {
             let offset = bytes.u64(24 * index) ?? 0, info = bytes.u64(24 * index + 8) ?? 0
             let symbol = info >> 32, type = info & 0xffff_ffff
@@ -53,6 +68,9 @@ extension ELFDynamicCheck {
             }
             guard symbol < max(symbolCount, 1) else {
                 throw ELFDefect(reason: "its relocation \(index) in \(name) names symbol \(symbol), beyond its \(symbolCount) symbols")
+            }
+            if index < relativeCount, type != Self.relativeType {
+                throw ELFDefect(reason: "its relocation \(index) is of type \(type), but DT_RELACOUNT says the first \(relativeCount) are relative")
             }
             // An indirect (IFUNC) relocation calls its addend as a resolver at load time.
             if type == Self.indirectType, !isCode(bytes.u64(24 * index + 16) ?? 0) {

@@ -49,7 +49,11 @@ extension ELFDynamicCheck {
 
     /// Every symbol's version index (DT_VERSYM) must name an allocated slot.
     func checkVersionIndices(count: Int) throws(ELFDefect) {
-        guard value(Self.versionSymbols) != nil else { return }
+        guard value(Self.versionSymbols) != nil else {
+            // glibc reads DT_VERSYM without a check once it has version slots.
+            guard count == 0 else { throw ELFDefect(reason: "it has version needs or definitions but no symbol versions (DT_VERSYM)") }
+            return
+        }
         guard count > 0 else {
             throw ELFDefect(reason: "it has symbol versions (DT_VERSYM) but no version needs or definitions")
         }
