@@ -118,6 +118,17 @@ struct ELFDynamicCheck {
         let symbols = try read(offset, symbolCount * 24, "symbol table")
         for index in 0..<symbolCount {
             _ = try string(symbols.u32(index * 24) ?? 0, "symbol \(index)")
+            // A defined symbol (not absolute, common or special) is an address in the library:
+            // relocations against it make pointers the plugin's code follows.
+            let type = Int(symbols[index * 24 + 4]) & 0xf, section = symbols.u16(index * 24 + 6) ?? 0, value = symbols.u64(index * 24 + 8) ?? 0
+            guard section != 0, section < 0xff00, type != 6 else { continue }
+            let inside = type == 2 || type == 10 ? isCode(value) : segments.loads.contains { value >= $0.address && value <= $0.address + $0.memorySize }
+            guard inside else {
+                let name = strings.cString(symbols.u32(index * 24) ?? 0) ?? ""
+                throw ELFDefect(reason: type == 2 || type == 10
+                    ? "its symbol \(index) (\(name)), a function at 0x\(String(value, radix: 16)), is not in an executable segment"
+                    : "its symbol \(index) (\(name)) at 0x\(String(value, radix: 16)) lies outside its loaded segments")
+            }
         }
     }
 
