@@ -114,7 +114,10 @@ extension ELFDynamicCheck {
         }
         let arrays = [(Self.initArray, Self.initArraySize, "initializer array (DT_INIT_ARRAY)"), (Self.finiArray, Self.finiArraySize, "finalizer array (DT_FINI_ARRAY)"), (Self.preinitArray, Self.preinitArraySize, "preinitializer array (DT_PREINIT_ARRAY)")]
         for (tag, sizeTag, name) in arrays where value(tag) != nil || value(sizeTag) != nil {
-            let address = value(tag) ?? 0, size = value(sizeTag) ?? 0
+            // glibc reads the size through the size entry's pointer: one without the other crashes.
+            guard let address = value(tag), let size = value(sizeTag) else {
+                throw ELFDefect(reason: "its \(name) comes without its address or its size")
+            }
             guard size % 8 == 0, size / 8 <= Self.stepLimit, segments.segment(holding: address, count: size) != nil else {
                 throw ELFDefect(reason: "its \(name) at 0x\(String(address, radix: 16)) (\(size) bytes) does not lie inside a loaded segment")
             }
