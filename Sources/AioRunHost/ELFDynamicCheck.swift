@@ -15,6 +15,8 @@ struct ELFDynamicCheck {
     /// The symbol table's address and the number of symbols the hash tables reach.
     var symbolTable = 0
     var symbolCount = 0
+    /// The checked DT_GNU_HASH table, for lookups.
+    var gnuHashTable: GNUHash?
 
     // Tags (elf.h).
     static let needed = 1, pltRelocationSize = 2, pltGOT = 3, hash = 4, stringTable = 5, symbolTableTag = 6
@@ -93,18 +95,24 @@ struct ELFDynamicCheck {
         guard strings.last == 0 else { throw ELFDefect(reason: "its string table (DT_STRTAB) does not end with a NUL byte") }
     }
 
-    func string(_ offset: Int, _ what: String) throws(ELFDefect) -> String {
-        guard let text = strings.cString(offset) else {
-            throw ELFDefect(reason: "\(what) names string \(offset), outside its string table (\(strings.count) bytes)")
+    func string(_ offset: Int, _ what: @autoclosure () -> String) throws(ELFDefect) -> String {
+        try requireString(offset, what())
+        return strings.cString(offset) ?? ""
+    }
+
+    /// Checks that `offset` starts a string of the string table, without making one (the table
+    /// ends with a NUL, so every offset inside it does).
+    func requireString(_ offset: Int, _ what: @autoclosure () -> String) throws(ELFDefect) {
+        guard offset >= 0, offset < strings.count else {
+            throw ELFDefect(reason: "\(what()) names string \(offset), outside its string table (\(strings.count) bytes)")
         }
-        return text
     }
 
     private func checkStringTags() throws(ELFDefect) {
         for (tag, name) in [(Self.needed, "DT_NEEDED"), (Self.soname, "DT_SONAME"), (Self.rpath, "DT_RPATH"), (Self.runpath, "DT_RUNPATH"),
             (Self.auxiliary, "DT_AUXILIARY"), (Self.filter, "DT_FILTER")]
         {
-            for offset in entries[tag] ?? [] { _ = try string(offset, "its \(name) entry") }
+            for offset in entries[tag] ?? [] { try requireString(offset, "its \(name) entry") }
         }
     }
 
@@ -117,7 +125,7 @@ struct ELFDynamicCheck {
         symbolTable = offset
         let symbols = try read(offset, symbolCount * 24, "symbol table")
         for index in 0..<symbolCount {
-            _ = try string(symbols.u32(index * 24) ?? 0, "symbol \(index)")
+            try requireString(symbols.u32(index * 24) ?? 0, "symbol \(index)")
             // A defined symbol (not absolute, common or special) is an address in the library:
             // relocations against it make pointers the plugin's code follows.
             let type = Int(symbols[index * 24 + 4]) & 0xf, section = symbols.u16(index * 24 + 6) ?? 0, value = symbols.u64(index * 24 + 8) ?? 0

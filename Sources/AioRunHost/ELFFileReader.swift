@@ -11,9 +11,22 @@ struct ELFFileReader {
     let fd: Int32
     /// The file's size in bytes.
     let size: Int
+    /// The file's first ``prefixSize`` bytes (or all of a smaller file), read at once: the
+    /// headers and dynamic tables of a small plugin all lie there, so checking it costs one
+    /// system call instead of about 25 (start-up with 100 plugins is benchmarked).
+    private let prefix: [UInt8]
 
     /// The largest single read: 64 MiB (tables of real plugins are far smaller).
     static let maximumRead = 64 << 20
+    /// How much is read up front.
+    static let prefixSize = 64 << 10
+
+    /// A reader of the open file `fd` of `size` bytes.
+    init(fd: Int32, size: Int) {
+        self.fd = fd
+        self.size = size
+        prefix = Self.read(fd, at: 0, count: min(max(size, 0), Self.prefixSize)) ?? []
+    }
 
     /// Whether `[offset, offset + count)` lies inside the file (overflow-safe).
     func contains(offset: Int, count: Int) -> Bool {
@@ -24,17 +37,26 @@ struct ELFFileReader {
     func bytes(at offset: Int, count: Int) -> [UInt8]? {
         guard contains(offset: offset, count: count), count <= Self.maximumRead else { return nil }
         guard count > 0 else { return [] }
-        var buffer = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let got = buffer.withUnsafeMutableBytes { raw in
-                pread(fd, raw.baseAddress! + filled, count - filled, off_t(offset + filled))
+        if count <= prefix.count - offset { return Array(prefix[offset..<offset + count]) }
+        return Self.read(fd, at: offset, count: count)
+    }
+
+    private static func read(_ fd: Int32, at offset: Int, count: Int) -> [UInt8]? {
+        guard count > 0 else { return [] }
+        var complete = false
+        let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+            var filled = 0
+            while filled < count {
+                let got = pread(fd, raw.baseAddress! + filled, count - filled, off_t(offset + filled))
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { break }
+                filled += got
             }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { return nil }
-            filled += got
+            // Bytes past a short read stay out of the array.
+            initialized = filled
+            complete = filled == count
         }
-        return buffer
+        return complete ? buffer : nil
     }
 
     /// Opens `path` read-only; `nil` if it cannot be opened or is not a regular file.

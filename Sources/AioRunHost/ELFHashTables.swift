@@ -9,7 +9,11 @@ extension ELFDynamicCheck {
         }
         var count = 0
         if value(Self.hash) != nil { count = max(count, try checkSysVHash()) }
-        if value(Self.gnuHash) != nil { count = max(count, try checkGNUHash().count) }
+        if value(Self.gnuHash) != nil {
+            let table = try checkGNUHash()
+            gnuHashTable = table
+            count = max(count, table.count)
+        }
         guard count <= Self.stepLimit else { throw ELFDefect(reason: "its hash tables claim \(count) symbols") }
         symbolCount = count
     }
@@ -26,6 +30,19 @@ extension ELFDynamicCheck {
         let words = try read(try table(Self.hash, count: size, name: name), size, name)
         for index in 0..<(buckets + chains) where (words.u32(8 + 4 * index) ?? 0) >= max(chains, 1) {
             throw ELFDefect(reason: "its \(name) points at symbol \(words.u32(8 + 4 * index) ?? 0), beyond its \(chains) symbols")
+        }
+        // glibc follows a chain until symbol 0: a loop would hang every lookup.
+        var steps = 0
+        for bucket in 0..<buckets {
+            var symbol = words.u32(8 + 4 * bucket) ?? 0, length = 0
+            while symbol != 0 {
+                length += 1
+                steps += 1
+                guard length <= chains, steps <= Self.stepLimit else {
+                    throw ELFDefect(reason: "its \(name) has a chain that loops (bucket \(bucket))")
+                }
+                symbol = words.u32(8 + 4 * (buckets + symbol)) ?? 0
+            }
         }
         return chains
     }
@@ -88,7 +105,7 @@ extension ELFDynamicCheck {
             return (symbol.info, symbol.section, symbol.value)
         }
         if value(Self.gnuHash) != nil {
-            guard let table = try? checkGNUHash() else { return nil }
+            guard let table = gnuHashTable else { return nil }
             let hash = wanted.reduce(UInt32(5381)) { $0 &* 33 &+ UInt32($1) }
             var index = table.buckets[Int(hash % UInt32(table.buckets.count))]
             guard index != 0 else { return nil }

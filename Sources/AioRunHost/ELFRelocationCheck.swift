@@ -63,14 +63,16 @@ extension ELFDynamicCheck {
         for index in 0..<(size / 24) {
             let offset = bytes.u64(24 * index) ?? 0, info = bytes.u64(24 * index + 8) ?? 0
             let symbol = info >> 32, type = info & 0xffff_ffff
+            if index < relativeCount, type != Self.relativeType {
+                throw ELFDefect(reason: "its relocation \(index) is of type \(type), but DT_RELACOUNT says the first \(relativeCount) are relative")
+            }
+            // Type 0 (R_*_NONE, left by some linkers) is skipped by the loader.
+            guard type != 0 else { continue }
             guard writable(offset) else {
                 throw ELFDefect(reason: "its relocation \(index) in \(name) writes at 0x\(String(offset, radix: 16)), outside any writable loaded segment")
             }
             guard symbol < max(symbolCount, 1) else {
                 throw ELFDefect(reason: "its relocation \(index) in \(name) names symbol \(symbol), beyond its \(symbolCount) symbols")
-            }
-            if index < relativeCount, type != Self.relativeType {
-                throw ELFDefect(reason: "its relocation \(index) is of type \(type), but DT_RELACOUNT says the first \(relativeCount) are relative")
             }
             // An indirect (IFUNC) relocation calls its addend as a resolver at load time.
             if type == Self.indirectType, !isCode(bytes.u64(24 * index + 16) ?? 0) {

@@ -100,13 +100,15 @@ struct ELFSegments {
     // MARK: - Checks
 
     /// `is cut short: … ends at byte N, the file has M` for a range past the end of the file.
-    static func requireInFile(_ reader: ELFFileReader, offset: Int, count: Int, what: String) throws(ELFDefect) {
+    static func requireInFile(_ reader: ELFFileReader, offset: Int, count: Int, what: @autoclosure () -> String) throws(ELFDefect) {
         guard !reader.contains(offset: offset, count: count) else { return }
         let end = offset.addingReportingOverflow(count)
         guard offset >= 0, count >= 0, !end.overflow, end.partialValue < Self.addressLimit else {
-            throw ELFDefect(reason: "\(what) lies outside the file (offset \(offset), \(count) bytes)")
+            let start = offset >= Int.max >> 1 ? "an offset beyond 2^62" : "offset \(offset)"
+            let size = count >= Int.max >> 1 ? "a size beyond 2^62" : "\(count) bytes"
+            throw ELFDefect(reason: "\(what()) lies outside the file (\(start), \(size))")
         }
-        throw ELFDefect(reason: "is cut short: \(what) ends at byte \(end.partialValue), the file has \(reader.size) (a copy in progress or a full disk?)")
+        throw ELFDefect(reason: "is cut short: \(what()) ends at byte \(end.partialValue), the file has \(reader.size) (a copy in progress or a full disk?)")
     }
 
     /// The section headers are not needed to load, but a real linker writes them last: a table

@@ -21,7 +21,7 @@ extension ELFDynamicCheck {
                 for auxiliaryStep in 0... {
                     guard auxiliaryStep < 4096 else { throw ELFDefect(reason: "its version needs (DT_VERNEED) do not end") }
                     let entry = try read(try table(Self.versionNeeds, at: auxiliary, count: 16, name: "version need entry"), 16, "version need")
-                    _ = try string(entry.u32(8) ?? 0, "a version need entry")
+                    try requireString(entry.u32(8) ?? 0, "a version need entry")
                     highest = max(highest, (entry.u16(6) ?? 0) & 0x7fff)
                     guard let next = entry.u32(12), next != 0 else { break }
                     auxiliary += next
@@ -39,7 +39,7 @@ extension ELFDynamicCheck {
                 let auxiliary = try read(
                     try table(Self.versionDefinitions, at: address + (definition.u32(12) ?? 0), count: 8, name: "version definition name"),
                     8, "version definition")
-                _ = try string(auxiliary.u32(0) ?? 0, "a version definition")
+                try requireString(auxiliary.u32(0) ?? 0, "a version definition")
                 guard let next = definition.u32(16), next != 0 else { break }
                 address += next
             }
