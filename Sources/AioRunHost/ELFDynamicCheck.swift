@@ -8,8 +8,8 @@
 struct ELFDynamicCheck {
     let reader: ELFFileReader
     let segments: ELFSegments
-    /// Tag → every value it has, in order.
-    private(set) var entries: [Int: [Int]] = [:]
+    /// The entries (tag, value), in order: a few dozen, so scanning beats hashing here.
+    private(set) var entries: [(tag: Int, value: Int)] = []
     /// The string table (DT_STRTAB, DT_STRSZ bytes).
     private(set) var strings: [UInt8] = []
     /// The symbol table's address and the number of symbols the hash tables reach.
@@ -51,7 +51,11 @@ struct ELFDynamicCheck {
         try checkCodeAndArrays()
     }
 
-    func value(_ tag: Int) -> Int? { entries[tag]?.last }
+    /// The last value of `tag` (the loader keeps the last one), if any.
+    func value(_ tag: Int) -> Int? { entries.last { $0.tag == tag }?.value }
+
+    /// Every value of `tag`, in order.
+    func values(_ tag: Int) -> [Int] { entries.filter { $0.tag == tag }.map(\.value) }
 
     /// A table at the address in `tag`, of `count` bytes, inside the file-backed part of a loaded
     /// segment; its file offset.
@@ -74,13 +78,14 @@ struct ELFDynamicCheck {
         let dynamic = segments.dynamicSegment
         let size = min(dynamic.fileSize, 1 << 20)
         let bytes = try read(dynamic.offset, size - size % 16, "dynamic section")
+        entries.reserveCapacity(64)
         var at = 0
         while true {
             guard let tag = bytes.u64(at), let value = bytes.u64(at + 8) else {
                 throw ELFDefect(reason: "its dynamic section has no terminating DT_NULL entry")
             }
             if tag == 0 { break }
-            entries[tag, default: []].append(value)
+            entries.append((tag, value))
             at += 16
         }
     }
@@ -112,7 +117,7 @@ struct ELFDynamicCheck {
         for (tag, name) in [(Self.needed, "DT_NEEDED"), (Self.soname, "DT_SONAME"), (Self.rpath, "DT_RPATH"), (Self.runpath, "DT_RUNPATH"),
             (Self.auxiliary, "DT_AUXILIARY"), (Self.filter, "DT_FILTER")]
         {
-            for offset in entries[tag] ?? [] { try requireString(offset, "its \(name) entry") }
+            for entry in entries where entry.tag == tag { try requireString(entry.value, "its \(name) entry") }
         }
     }
 

@@ -142,20 +142,26 @@ extension ELFDynamicCheck {
             array.address.map { start in (0..<(array.size / 8)).map { (start + 8 * $0, array.name) } } ?? []
         }
         guard !slots.isEmpty, slots.count <= 1 << 16 else { return }
-        var filled: [Int: Int?] = [:]  // slot → the relative target, or nil for a symbol relocation
+        // slot index → the relative target, or nil for a symbol relocation; few slots, so a scan.
+        var filled: [Int?] = Array(repeating: nil, count: slots.count)
+        var covered = [Bool](repeating: false, count: slots.count)
+        // Real libraries have a handful of slots; a dictionary only for many.
+        let slotIndex = slots.count > 16 ? Dictionary(slots.enumerated().map { ($0.element.0, $0.offset) }) { first, _ in first } : nil
         for (tag, sizeTag) in [(Self.rela, Self.relaSize), (Self.jumpRelocations, Self.pltRelocationSize)] {
             guard value(tag) != nil, let size = value(sizeTag), let offset = try? table(tag, count: size, name: ""),
                 let bytes = reader.bytes(at: offset, count: size)
             else { continue }
             for index in 0..<(size / 24) {
-                let at = bytes.u64(24 * index) ?? 0, info = bytes.u64(24 * index + 8) ?? 0
-                let relative = info & 0xffff_ffff == Self.relativeType
-                filled.updateValue(relative ? bytes.u64(24 * index + 16) ?? 0 : nil, forKey: at)
+                let at = bytes.u64(24 * index) ?? 0
+                guard let slot = slotIndex.map({ $0[at] }) ?? slots.firstIndex(where: { $0.0 == at }) else { continue }
+                let relative = (bytes.u64(24 * index + 8) ?? 0) & 0xffff_ffff == Self.relativeType
+                filled[slot] = relative ? bytes.u64(24 * index + 16) ?? 0 : nil
+                covered[slot] = true
             }
         }
-        for (slot, name) in slots {
-            if let target = filled[slot] {
-                if let target, !isCode(target) {
+        for (position, (slot, name)) in slots.enumerated() {
+            if covered[position] {
+                if let target = filled[position], !isCode(target) {
                     throw ELFDefect(reason: "its \(name) points at 0x\(String(target, radix: 16)), not at code")
                 }
             } else if value(Self.relr) == nil {

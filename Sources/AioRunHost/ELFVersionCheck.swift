@@ -6,8 +6,8 @@ extension ELFDynamicCheck {
     /// allocates (the highest index + 1; 0 when the file has no version tables).
     func checkVersions() throws(ELFDefect) -> Int {
         var highest = 0
-        let neededNames = Set(try (entries[Self.needed] ?? []).map { offset throws(ELFDefect) in try string(offset, "its DT_NEEDED entry") })
         if value(Self.versionNeeds) != nil {
+            let neededNames = Set(try values(Self.needed).map { offset throws(ELFDefect) in try string(offset, "its DT_NEEDED entry") })
             var address = value(Self.versionNeeds) ?? 0
             for step in 0... {
                 guard step < 4096 else { throw ELFDefect(reason: "its version needs (DT_VERNEED) do not end") }
