@@ -51,8 +51,8 @@ extension ELFDynamicCheck {
     struct GNUHash {
         let buckets: [Int]
         let firstSymbol: Int
-        /// File offset of the chain word of symbol `firstSymbol`.
-        let chainOffset: Int
+        /// The chain words from symbol `firstSymbol` to the end of the last chain.
+        let chain: [UInt8]
         /// The number of symbols reached: one past the last chain entry.
         let count: Int
     }
@@ -78,22 +78,27 @@ extension ELFDynamicCheck {
             guard start >= firstSymbol else { throw ELFDefect(reason: "its \(name) has a bucket at symbol \(start), below its first hashed symbol \(firstSymbol)") }
             last = max(last, start)
         }
-        // Chains are contiguous: walk from the highest bucket start to the word with its low bit set.
+        // Chains are contiguous: they end at the first word with its low bit set at or after the
+        // highest bucket's start. Read in pieces of at most 64 KiB, never beyond the segment.
+        var chain: [UInt8] = []
         var index = last
         if index >= firstSymbol {
             while true {
-                guard index - firstSymbol < Self.stepLimit,
-                    let offset = segments.fileOffset(of: chainAddress + 4 * (index - firstSymbol), count: 4),
-                    let word = reader.bytes(at: offset, count: 4)?.u32(0)
-                else { throw ELFDefect(reason: "its \(name) has a chain that runs past the table's segment") }
-                if word & 1 != 0 { break }
+                let position = 4 * (index - firstSymbol)
+                if position + 4 > chain.count {
+                    guard index - firstSymbol < Self.stepLimit,
+                        let (offset, available) = segments.fileBacked(from: chainAddress + chain.count), available >= 4,
+                        let piece = reader.bytes(at: offset, count: min(available - available % 4, 64 << 10))
+                    else { throw ELFDefect(reason: "its \(name) has a chain that runs past the table's segment") }
+                    chain += piece
+                    continue
+                }
+                if (chain.u32(position) ?? 1) & 1 != 0 { break }
                 index += 1
             }
         }
-        guard let chainOffset = segments.fileOffset(of: chainAddress, count: 4 * max(0, index + 1 - firstSymbol)) else {
-            throw ELFDefect(reason: "its \(name) chains do not lie inside a loaded segment")
-        }
-        return GNUHash(buckets: buckets, firstSymbol: firstSymbol, chainOffset: chainOffset, count: max(index + 1, firstSymbol))
+        chain.removeSubrange(min(chain.count, 4 * max(0, index + 1 - firstSymbol))...)
+        return GNUHash(buckets: buckets, firstSymbol: firstSymbol, chain: chain, count: max(index + 1, firstSymbol))
     }
 
     /// The defined symbol `name` as `dlsym` finds it in this file (GNU hash first, as glibc), or
@@ -110,7 +115,7 @@ extension ELFDynamicCheck {
             var index = table.buckets[Int(hash % UInt32(table.buckets.count))]
             guard index != 0 else { return nil }
             while index < table.count {
-                guard let word = reader.bytes(at: table.chainOffset + 4 * (index - table.firstSymbol), count: 4)?.u32(0) else { return nil }
+                guard let word = table.chain.u32(4 * (index - table.firstSymbol)) else { return nil }
                 if UInt32(word) | 1 == hash | 1, let found = matches(index) { return found }
                 if word & 1 != 0 { return nil }
                 index += 1

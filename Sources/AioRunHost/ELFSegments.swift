@@ -91,6 +91,16 @@ struct ELFSegments {
         return nil
     }
 
+    /// The file offset of `address` and how many bytes from there on the file backs in the same
+    /// loaded segment; `nil` if `address` is not file-backed.
+    func fileBacked(from address: Int) -> (offset: Int, available: Int)? {
+        guard address >= 0, address < Self.addressLimit else { return nil }
+        for segment in loads where address >= segment.address && address < segment.address + segment.fileSize {
+            return (segment.offset + (address - segment.address), segment.address + segment.fileSize - address)
+        }
+        return nil
+    }
+
     /// The loaded segment whose memory holds all of `[address, address + count)`, if any.
     func segment(holding address: Int, count: Int) -> Segment? {
         guard address >= 0, count >= 0, address < Self.addressLimit, count < Self.addressLimit else { return nil }
