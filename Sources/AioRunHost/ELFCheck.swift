@@ -4,7 +4,8 @@ import Glibc
 
 /// DESIGN §3 step 2: the file is a regular, readable, 64-bit little-endian ELF shared object for
 /// this machine. Checked from the header so that the message is exact where dlopen's is not (an
-/// aarch64 library makes dlopen say "No such file").
+/// aarch64 library makes dlopen say "No such file"); then ``ELFStructure`` checks what the
+/// dynamic loader would otherwise crash on (README, "Failure modes").
 enum ELFCheck {
     #if arch(x86_64)
     static let hostMachine: UInt16 = 62
@@ -53,6 +54,11 @@ enum ELFCheck {
         guard info.st_size > 0 else { throw fail("is an empty file, not a shared library") }
         if !allowInsecure { try FileSecurity.verify(file: info, path: path) }
         try verifyHeader(fd, fail: fail)
+        do {
+            try ELFStructure.verify(ELFFileReader(fd: fd, size: Int(info.st_size)))
+        } catch {
+            throw fail(error.reason)
+        }
     }
 
     private static func verifyHeader(_ fd: Int32, fail: (String) -> PluginLoadError) throws(PluginLoadError) {

@@ -4,8 +4,10 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
     public enum Step: String, Sendable {
         /// Turning the argument into an absolute path.
         case resolve
-        /// Checking the file: regular, readable, 64-bit ELF for this machine.
+        /// Checking the file: regular, readable, 64-bit ELF for this machine, structurally sound.
         case checkFile = "check file"
+        /// Loading every file first in a throwaway child process (`--preflight`, `--check`).
+        case preflight = "pre-flight"
         /// `dlopen`.
         case dlopen
         /// Finding `aiorun_plugin_entry`.

@@ -21,10 +21,15 @@ public struct LoadedPlugin: Sendable {
 enum PluginLoader {
     typealias Entry = @convention(c) (UInt32, UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
 
-    /// Loads `path` and returns the descriptor its entry hands over.
+    /// Checks and loads `path` and returns the descriptor its entry hands over.
     static func load(path: String, allowInsecure: Bool) throws(PluginLoadError) -> PluginDescriptor {
         try ELFCheck.verify(path, allowInsecure: allowInsecure)
+        return try open(path: path)
+    }
 
+    /// Loads `path`, already checked by ``ELFCheck`` (and perhaps by ``PluginPreflight``), and
+    /// returns the descriptor its entry hands over.
+    static func open(path: String) throws(PluginLoadError) -> PluginDescriptor {
         _ = dlerror()
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw PluginLoadError(path: path, step: .dlopen, reason: SymbolNames.demangleInMessage(lastDLError()))

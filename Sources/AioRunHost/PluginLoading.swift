@@ -3,12 +3,21 @@ import Glibc
 #endif
 
 extension Host {
-    /// Steps 1–4 of DESIGN §3 for every argument, in order, before anything is created.
-    static func loadAll(_ arguments: [PluginArgument], allowInsecure: Bool) throws(PluginLoadError) -> [LoadedPlugin] {
+    /// Steps 1–4 of DESIGN §3 for every argument, before anything is created: every argument is
+    /// resolved and its file checked (``ELFCheck``, once per file) first; then, with `preflight`,
+    /// all files are loaded once in a throwaway child (``PluginPreflight``, bounded by
+    /// `loadTimeout`), so that a file that crashes the loader is refused before the host maps
+    /// anything (README, "Failure modes"); then each is loaded here, in order. `onStep` is told
+    /// before each step what the host is about to wait for (`loading /path/libx.so`).
+    static func loadAll(
+        _ arguments: [PluginArgument], allowInsecure: Bool, preflight: Bool = false,
+        loadTimeout: Duration = .seconds(60), onStep: (String) -> Void = { _ in }
+    ) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
             environmentPath: environment("AIORUN_PLUGIN_PATH"),
             hostBinaryFolder: PluginResolver.hostBinaryFolder)
-        var loaded: [LoadedPlugin] = []
+        var paths: [String] = []
+        var checked: Set<String> = []
         for argument in arguments {
             let path: String
             do {
@@ -17,7 +26,24 @@ extension Host {
                 // A plugin named in a config file that cannot be found is a mistake in that file.
                 throw PluginLoadError(path: argument.target, step: .resolve, reason: error.reason, usage: argument.origin)
             }
-            let descriptor = try PluginLoader.load(path: path, allowInsecure: allowInsecure)
+            if checked.insert(path).inserted {
+                try ELFCheck.verify(path, allowInsecure: allowInsecure)
+            }
+            paths.append(path)
+        }
+
+        if preflight {
+            var unique: [String] = []
+            var seen: Set<String> = []
+            for path in paths where seen.insert(path).inserted { unique.append(path) }
+            onStep("pre-flight loading \(unique.count) plugin file\(unique.count == 1 ? "" : "s") in a child process")
+            try PluginPreflight.verify(unique, timeout: loadTimeout)
+        }
+
+        var loaded: [LoadedPlugin] = []
+        for (argument, path) in zip(arguments, paths) {
+            onStep("loading \(path)")
+            let descriptor = try PluginLoader.open(path: path)
             guard PluginName.isValid(descriptor.name) else {
                 throw PluginLoadError(path: path, step: .name, reason: "\"\(descriptor.name)\" \(PluginName.rule)")
             }
