@@ -75,7 +75,12 @@ public enum Host {
         do {
             progress.begin("API self-check", of: "libAioRunPluginAPI.so")
             try APISelfCheck.verify()
-            loaded = try loadAll(configuration.plugins, allowInsecure: configuration.allowInsecurePlugins, onStep: progress.loading)
+            // The pre-flight child gets 90% of the load time limit, so that a file that hangs it
+            // is named by the pre-flight itself before the limit of the whole load expires.
+            loaded = try loadAll(
+                configuration.plugins, allowInsecure: configuration.allowInsecurePlugins,
+                preflight: configuration.preflight, loadTimeout: configuration.loadTimeout * 0.9,
+                onStep: progress.loading, loaded: { name in manager.checkSignalDispositions(blame: name) })
         } catch {
             return .failure(error)
         }

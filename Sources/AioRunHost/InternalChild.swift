@@ -11,6 +11,7 @@ public enum InternalChild {
     public static func runIfRequested() {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3, arguments[1] == SelfChild.modeArgument else { return }
+        SelfChild.limitOutput()
         let rest = Array(arguments.dropFirst(3))
         let code: Int32
         switch arguments[2] {

@@ -23,6 +23,7 @@ final class LoadProgress: Sendable {
             switch step {
             case "create": return "the initializer of plugin \(name ?? plugin) (\(plugin), step create)"
             case "load": return "plugin \(plugin) to load (step load: dlopen, its library constructors, its entry)"
+            case "pre-flight": return plugin
             default: return "\(plugin) (step \(step))"
             }
         }
@@ -35,10 +36,15 @@ final class LoadProgress: Sendable {
         current.withLock { $0 = Step(plugin: path, name: name, step: step, since: .now) }
     }
 
-    /// Records a message from `loadAll`'s `onStep` (`loading <path>`).
+    /// Records a message from `loadAll`'s `onStep`: `loading <path>`, or the pre-flight's
+    /// `pre-flight loading N plugin files in a child process`.
     func loading(_ message: String) {
         let prefix = "loading "
-        begin("load", of: message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message)
+        if message.hasPrefix(prefix) {
+            begin("load", of: String(message.dropFirst(prefix.count)))
+        } else {
+            begin("pre-flight", of: message)
+        }
     }
 
     /// The step in progress (the last one begun), if any.

@@ -8,10 +8,13 @@ extension Host {
     /// all files are loaded once in a throwaway child (``PluginPreflight``, bounded by
     /// `loadTimeout`), so that a file that crashes the loader is refused before the host maps
     /// anything (README, "Failure modes"); then each is loaded here, in order. `onStep` is told
-    /// before each step what the host is about to wait for (`loading /path/libx.so`).
+    /// before each step what the host is about to wait for (`loading /path/libx.so`), and
+    /// `loaded` after each plugin's library is loaded, with the plugin's name (the signal guard
+    /// blames that plugin for a disposition its library constructors changed).
     static func loadAll(
         _ arguments: [PluginArgument], allowInsecure: Bool, preflight: Bool = false,
-        loadTimeout: Duration = .seconds(60), onStep: (String) -> Void = { _ in }
+        loadTimeout: Duration = .seconds(60), onStep: (String) -> Void = { _ in },
+        loaded onLoaded: (String) -> Void = { _ in }
     ) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
             environmentPath: environment("AIORUN_PLUGIN_PATH"),
@@ -53,6 +56,7 @@ extension Host {
                     path: path, step: .name,
                     reason: "a plugin named \(name) is already loaded from \(clash.path); load it again as alias=\(argument.target)")
             }
+            onLoaded(name)
             loaded.append(LoadedPlugin(name: name, path: path, descriptor: descriptor, argument: argument))
         }
         return loaded

@@ -80,6 +80,15 @@ enum SelfChild {
         alarm(seconds)
     }
 
+    /// For the child: its standard output and error are memory files that the host reads back
+    /// whole, so a plugin's constructor that prints without end (in the pre-flight) must not
+    /// fill the host's memory. Writes beyond ``outputLimit`` fail with EFBIG instead.
+    static func limitOutput() {
+        signal(SIGXFSZ, SIG_IGN)
+        var limit = rlimit(rlim_cur: rlim_t(outputLimit), rlim_max: rlim_t(outputLimit))
+        setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit)
+    }
+
     // MARK: - Spawning
 
     private static func spawn(mode: String, arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws(Failure) -> pid_t {
@@ -126,7 +135,9 @@ enum SelfChild {
             if done == pid { return status(raw) }
             if done < 0 && errno != EINTR { return .exited(-1) }
             if ContinuousClock.now >= deadline {
-                kill(pid, SIGKILL)
+                // The whole process group: the child leads its own, so whatever a plugin's
+                // library constructor forked in the pre-flight goes with it.
+                kill(-pid, SIGKILL)
                 while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
                 return .timedOut
             }

@@ -91,15 +91,15 @@ final class LoadingEndToEndTests: XCTestCase {
         try assertRejected(swift, step: "dlopen", reason: "$s4Demo5helloyyF (Demo.hello() -> ())")
     }
 
-    /// A library whose section headers are garbage still loads (the dynamic linker ignores
-    /// them); reading its symbols for the message must give a clean rejection, not a crash.
+    /// A library whose section header table points outside the file is refused by the file check
+    /// (a truncated file looks exactly like this), cleanly, never by a crash while reading it.
     func testCorruptSectionHeadersAreRejectedCleanly() throws {
         let library = try Scratch.cLibrary("libcorrupt.so", source: "int not_a_plugin(void) { return 1; }\n", in: scratch)
         let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: library))
         try handle.seek(toOffset: 0x28)  // e_shoff
         handle.write(Data([0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]))
         try handle.close()
-        try assertRejected(library, step: "entry symbol", reason: "no aiorun_plugin_entry symbol")
+        try assertRejected(library, step: "check file", reason: "the section header table lies outside the file")
     }
 
     func testMissingEntryListsLookalikeExports() throws {
