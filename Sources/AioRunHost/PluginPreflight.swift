@@ -76,7 +76,7 @@ enum PluginPreflight {
         case .timedOut:
             reason = "loading it did not finish within \(timeout) in a pre-flight child process \(stage.activity) (a library initializer or the entry hangs?)\(words)"
         case .exited(let code):
-            reason = "loading it ended a pre-flight child process with exit code \(code) \(stage.activity) (a library initializer or the entry called exit(), or the loader gave up)\(words)"
+            reason = "loading it ended a pre-flight child process with exit(\(code)) \(stage.activity) (a library initializer or the entry called exit(), or the loader gave up)\(words)"
         }
         throw PluginLoadError(path: path, step: .preflight, reason: reason)
     }

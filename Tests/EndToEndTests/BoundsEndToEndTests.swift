@@ -98,14 +98,15 @@ final class BoundsEndToEndTests: XCTestCase {
         XCTAssertLessThan(exit.at - second, .seconds(3), host.transcript)
     }
 
-    /// Before: a constructor's `exit(0)` made `--check` exit 0 with no `ok` line.
+    /// Before: a constructor's `exit(0)` made `--check` exit 0 with no `ok` line. `--check` finds
+    /// it in its pre-flight child; a plain run, in the host's own load.
     func testConstructorCallingExitZeroFailsTheCheck() throws {
         let bye = try constructorLibrary("libbye.so", "exit(0);")
-        for mode in [["--check"], []] {
+        for (mode, step) in [(["--check"], "pre-flight"), ([], "load")] {
             let host = try ChildProcess.host(mode + [Products.plugin("hello"), bye])
             let exit = try host.waitForExit(within: .seconds(30))
             XCTAssertEqual(exit.code, 65, "\(mode): \(host.transcript)")
-            let message = assertOneError(host, naming: bye, step: "load")
+            let message = assertOneError(host, naming: bye, step: step)
             XCTAssertTrue(message.contains("exit(0)"), message)
             XCTAssertTrue(host.lines(containing: "ok ").isEmpty, host.transcript)
             XCTAssertNil(host.index(of: "ready:"), host.transcript)

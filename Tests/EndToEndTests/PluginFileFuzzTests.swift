@@ -113,7 +113,7 @@ final class PluginFileFuzzTests: XCTestCase {
 
         let exited = try HostRun(arguments: ["--check", hello, exits], timeout: .seconds(60))
         XCTAssertEqual(exited.status, .exited(65), exited.output)
-        try assertOneErrorLine(exited, naming: exits, step: "pre-flight", reason: "exit code 0")
+        try assertOneErrorLine(exited, naming: exits, step: "pre-flight", reason: "exit(0)")
         XCTAssertTrue(exited.output.contains("constructor gives up"), exited.output)
 
         let hung = try HostRun(arguments: ["--check", "--load-timeout", "2", hello, hangs], timeout: .seconds(60))
