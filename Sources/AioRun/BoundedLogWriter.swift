@@ -156,21 +156,12 @@ public final class BoundedLogWriter: @unchecked Sendable {
 
     /// Starts the writer thread; the caller holds the lock.
     private func startWriter() {
-        let box = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let writer = Unmanaged<BoundedLogWriter>.fromOpaque(raw!).takeRetainedValue()
-            ThreadName.set("aiorun-log")
-            writer.writerLoop()
-        }, box.toOpaque())
-        if rc == 0 {
-            pthread_detach(thread)
+        if StartThread.detached("aiorun-log", { [self] in writerLoop() }) == nil {
             writerState = .running
             // A plain `exit()` (from a library, or argument parsing) skips `terminateProcess`;
             // give its queued lines the same bounded chance to get out.
             if self === Self.standardError { atexit { BoundedLogWriter.standardError.drain() } }
         } else {
-            box.release()
             writerState = .unavailable
         }
     }

@@ -1,9 +1,5 @@
 import Dispatch
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A task executor backed by one dedicated thread, for the manager's own control flow: signal
 /// handling, teardown sequencing and time limits.
 ///
@@ -19,8 +15,11 @@ final class ControlExecutor: TaskExecutor {
     private let wakeup = DispatchSemaphore(value: 0)
 
     private init() {
-        let thread = Thread(executor: self)
-        thread.start()
+        // Detached: the thread lives as long as the process. Without it no signal or time limit
+        // could ever be handled, so a failed start ends the process at once, before any plugin.
+        if let error = StartThread.detached("aiorun-control", { [self] in runLoop() }) {
+            preconditionFailure("cannot start the AioRun control thread: \(error)")
+        }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
@@ -29,8 +28,7 @@ final class ControlExecutor: TaskExecutor {
         wakeup.signal()
     }
 
-    fileprivate func runLoop() {
-        ThreadName.set("aiorun-control")
+    private func runLoop() {
         while true {
             wakeup.wait()
             let batch = jobs.withLock { queue -> [UnownedJob] in
@@ -42,25 +40,4 @@ final class ControlExecutor: TaskExecutor {
             }
         }
     }
-
-    /// Starts the pthread that runs the loop. Detached: it lives as long as the process.
-    private struct Thread {
-        let executor: ControlExecutor
-        func start() {
-            let box = Unmanaged.passRetained(ControlStart(executor: executor))
-            var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, { raw in
-                let start = Unmanaged<ControlStart>.fromOpaque(raw!).takeRetainedValue()
-                start.executor.runLoop()
-                return nil
-            }, box.toOpaque())
-            precondition(rc == 0, "cannot start the AioRun control thread: pthread_create returned \(rc)")
-            pthread_detach(thread)
-        }
-    }
-}
-
-private final class ControlStart: Sendable {
-    let executor: ControlExecutor
-    init(executor: ControlExecutor) { self.executor = executor }
 }

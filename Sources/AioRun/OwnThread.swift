@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Runs synchronous work that may call into plugin code on a thread of its own: neither the
 /// control thread (which must stay free for signals and time limits) nor the cooperative pool
 /// (which a misbehaving plugin may have blocked).
@@ -22,28 +18,6 @@ enum OwnThread {
     /// Starts `body` on a new detached thread and does not wait for it. If no thread can be
     /// started, runs `body` on the calling thread rather than dropping it.
     static func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(OwnThreadBody(name: name, body: body))
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let work = Unmanaged<OwnThreadBody>.fromOpaque(raw!).takeRetainedValue()
-            ThreadName.set(work.name)
-            work.body()
-            return nil
-        }, box.toOpaque())
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            box.release()
-            body()
-        }
-    }
-}
-
-private final class OwnThreadBody: Sendable {
-    let name: String
-    let body: @Sendable () -> Void
-    init(name: String, body: @escaping @Sendable () -> Void) {
-        self.name = name
-        self.body = body
+        if StartThread.detached(name, body) != nil { body() }
     }
 }

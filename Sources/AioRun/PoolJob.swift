@@ -5,9 +5,11 @@
 /// released the lock. A cancelled caller finds the job's phase there too.
 final class PoolJob: @unchecked Sendable {
     // Why this is safe: `phase`, `caller` and `body` are the only mutable fields, and they are
-    // read and written only while the owning `ExecutorPool`'s mutex is held: in `enqueue`, `cancel`,
-    // `snapshot` and the `State` methods (all called inside `withLock` or `locked`), and by a
-    // worker between its `lock()` and `unlock()`. Everything else is a `let`.
+    // read and written only while the owning `ExecutorPool`'s mutex is held: by the methods of
+    // `PoolState` and `PoolJobQueue` (which live inside that lock) and by the pool's `enqueue`
+    // and `snapshot`, all inside `withLock`, and by a `PoolWorker` between its `lock()` and
+    // `unlock()`. (Unit tests of the queue and state use jobs from one thread, without a pool.)
+    // Everything else is a `let`.
     //
     // Why `caller` may be an `UnsafeContinuation`: it is resumed exactly once. (A checked one
     // adds an allocation and its atomics per job: in two A/B loops of 11 runs each, 100k jobs
@@ -17,7 +19,7 @@ final class PoolJob: @unchecked Sendable {
     //   which clears it, so only one party ever holds it.
     // - At least once: a stored caller belongs to a `.queued` or `.running` job. A queued job is
     //   taken by a worker (then `finish()` takes the caller) or withdrawn by `cancel` or
-    //   `removeAllQueued` (which take it). A running job's caller is taken by `finish()` or by
+    //   `PoolState.withdrawAll` (which take it). A running job's caller is taken by `finish()` or by
     //   `cancel`. A closed pool still runs its queued jobs (workers look at the queue before they
     //   exit); `abandon` withdraws them, and so does a failed thread start that leaves no worker.
     //   A failed thread start that leaves workers wakes a sleeping one if jobs are queued.
@@ -50,8 +52,10 @@ final class PoolJob: @unchecked Sendable {
     private var body: Body?
     /// Guarded by the pool's lock.
     var phase = Phase.new
+    /// A caller waiting for a job's result.
+    typealias Caller = UnsafeContinuation<any Sendable, any Error>
     /// The waiting caller, until it is answered. Guarded by the pool's lock.
-    var caller: UnsafeContinuation<any Sendable, any Error>?
+    var caller: Caller?
 
     init(label: String, body: @escaping Body) {
         self.label = label
@@ -75,13 +79,13 @@ final class PoolJob: @unchecked Sendable {
     }
 
     /// Takes the caller to answer it, so that nobody answers it twice. Under the pool's lock.
-    func takeCaller() -> UnsafeContinuation<any Sendable, any Error>? {
+    func takeCaller() -> Caller? {
         defer { caller = nil }
         return caller
     }
 
     /// The job has run: its caller, unless the caller has gone. Under the pool's lock.
-    func finish() -> UnsafeContinuation<any Sendable, any Error>? {
+    func finish() -> Caller? {
         guard phase == .running else { return nil }
         phase = .finished
         return takeCaller()
@@ -94,7 +98,7 @@ struct Completion {
     /// The job's label, for the report when nobody waits for an error.
     let label: String
     /// The caller to answer, or `nil` if it was cancelled while the job ran.
-    let caller: UnsafeContinuation<any Sendable, any Error>?
+    let caller: PoolJob.Caller?
     /// What the job returned or threw.
     let result: Result<any Sendable, any Error>
 

@@ -6,6 +6,7 @@ import Glibc
 /// `/proc/thread-self/comm`: glibc's `pthread_setname_np` is not visible to Swift without
 /// `_GNU_SOURCE`. Names are cut to 15 bytes by the kernel.
 enum ThreadName {
+    /// Names the calling thread `name`, cut to 15 bytes; does nothing if `/proc` is not there.
     static func set(_ name: String) {
         let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return }

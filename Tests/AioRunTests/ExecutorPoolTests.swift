@@ -295,6 +295,38 @@ final class ExecutorPoolTests: XCTestCase {
         XCTAssertTrue(drained, "drain hung")
     }
 
+    /// No thread can be started: the job's caller gets the error instead of waiting for good,
+    /// the failure is reported, and the pool still drains; a later start that works runs jobs.
+    func testFailedThreadStartAnswersTheStrandedCallerAndIsReported() async throws {
+        let failures = EventLog()
+        let attempts = Locked(0)
+        let pool = ExecutorPool(
+            owner: "unit", maxWorkers: 2,
+            startThread: { name, body in
+                let attempt = attempts.withLock { count -> Int in
+                    count += 1
+                    return count
+                }
+                guard attempt > 1 else { return ThreadStartError(code: EAGAIN) }
+                if case .failure(let error) = StartThread.joinable(name, body) { return error }
+                return nil
+            },
+            reportFailure: { what, error in failures.entries.withLock { $0.append("\(what): \(error)") } })
+        do {
+            _ = try await pool.submit(label: "stranded") { 1 }
+            XCTFail("expected the thread start's error")
+        } catch let error as ThreadStartError {
+            XCTAssertEqual(error.code, EAGAIN)
+        }
+        XCTAssertEqual(pool.liveThreads, 0)
+        XCTAssertEqual(failures.all, ["starting an executor thread: pthread_create failed with error \(EAGAIN)"])
+        let value = try await pool.submit(label: "later") { 2 }
+        XCTAssertEqual(value, 2)
+        let drained = await runWithin(deadline: .now + .seconds(10)) { await pool.drain() }
+        XCTAssertTrue(drained, "drain hung")
+        XCTAssertEqual(pool.liveThreads, 0)
+    }
+
     /// Starts a job whose closure alone holds a fresh object; returns its caller and a weak view
     /// of the object.
     private func submitCapturingJob(_ pool: ExecutorPool) -> (Task<Int, any Error>, WeakToken) {
