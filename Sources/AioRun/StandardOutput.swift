@@ -27,23 +27,13 @@ public enum StandardOutput {
     /// lock, so the flush may never finish: the caller waits for it only as long as it chooses.
     static func flushInBackground() -> BackgroundFlush {
         let flush = BackgroundFlush()
-        let box = Unmanaged.passRetained(flush)
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let flush = Unmanaged<BackgroundFlush>.fromOpaque(raw!).takeRetainedValue()
-            ThreadName.set("aiorun-flush")
+        let failed = StartThread.detached("aiorun-flush") {
             if let file = StandardOutput.file { fflush(file) }
             fflush(nil)
             flush.finish()
-            return nil
-        }, box.toOpaque())
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            // No thread: skip the flush rather than risk blocking the exit on a stream.
-            box.release()
-            flush.finish()
         }
+        // No thread: skip the flush rather than risk blocking the exit on a stream.
+        if failed != nil { flush.finish() }
         return flush
     }
 }
