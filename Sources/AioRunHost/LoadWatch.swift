@@ -2,6 +2,29 @@ import AioRun
 import Logging
 
 extension Host {
+    /// Loads, checks and creates the plugins (``prepare(_:manager:logger:progress:)``) within
+    /// `--load-timeout`. Plugin code runs while loading (library constructors, the entry, the
+    /// plugins' initializers): on a thread of its own, never the control thread, so that a signal
+    /// that arrives meanwhile is seen and said at once, the load time limit holds, and a second
+    /// signal still forces the exit (see README, "How shutdown proceeds"). An `exit()` from plugin
+    /// code meanwhile is a rejection (``PluginExitGuard``).
+    static func loadWithinTimeLimit(
+        _ configuration: HostConfiguration, manager: LifecycleManager, logger: Logger
+    ) async -> PrepareResult {
+        let progress = LoadProgress()
+        PluginExitGuard.install(format: configuration.logFormat, logger: logger)
+        PluginExitGuard.enter(.loading(progress))
+        let outcome = await watchLoad(limit: configuration.loadTimeout, manager: manager, progress: progress, logger: logger) {
+            prepare(configuration, manager: manager, logger: logger, progress: progress)
+        }
+        switch outcome {
+        case .expired(let step):
+            return .failure(LoadTimeLimitError(step: step, limit: configuration.loadTimeout).hostError)
+        case .finished(let result):
+            return result
+        }
+    }
+
     /// How loading and creating the plugins ended.
     enum LoadOutcome: Sendable {
         /// `prepare` returned.

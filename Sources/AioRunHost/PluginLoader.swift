@@ -5,15 +5,15 @@ import Glibc
 #endif
 
 /// A plugin that passed every loading check: its final name, where it came from, its descriptor.
-public struct LoadedPlugin: Sendable {
+struct LoadedPlugin: Sendable {
     /// The instance's name: the alias if given, else the descriptor's name.
-    public let name: String
+    let name: String
     /// The absolute path of the library.
-    public let path: String
+    let path: String
     /// The descriptor its entry returned.
-    public let descriptor: PluginDescriptor
+    let descriptor: PluginDescriptor
     /// The argument it was loaded from.
-    public let argument: PluginArgument
+    let argument: PluginArgument
 }
 
 /// DESIGN §3 steps 2–4 for one library: file check, `dlopen`, entry symbol, handshake,

@@ -17,7 +17,7 @@ extension Host {
         loaded onLoaded: (String) -> Void = { _ in }
     ) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
-            environmentPath: environment("AIORUN_PLUGIN_PATH"),
+            environmentPath: ProcessEnvironment.value("AIORUN_PLUGIN_PATH"),
             hostBinaryFolder: PluginResolver.hostBinaryFolder)
         var paths: [String] = []
         var checked: Set<String> = []

@@ -81,7 +81,7 @@ struct AioRunHostCommand: AsyncParsableCommand {
         }
     }
 
-    /// The command line's values, for the host to merge with the config file.
+    /// The command line's values as given, for the host to check and merge with the config file.
     var options: CommandLineOptions {
         var options = CommandLineOptions()
         options.config = config
@@ -100,14 +100,15 @@ struct AioRunHostCommand: AsyncParsableCommand {
         return options
     }
 
-    /// Reads the config file (once: there is no `validate()`, which would read it a second
-    /// time and find a pipe empty) and runs the host. A usage error is thrown as a
-    /// `ValidationError`, which ArgumentParser prints with the usage and ends with 64, as it
-    /// does for its own errors.
+    /// Hands the command line's raw values to the host, which checks them and reads the config
+    /// file (once: there is no `validate()`, which would read it a second time and find a pipe
+    /// empty), then runs the host and exits with its code. A configuration error is always a
+    /// usage error (exit 64, README, Exit codes): it is thrown as a `ValidationError`, which
+    /// ArgumentParser prints with the usage and ends with 64, as it does for its own errors.
     func run() async throws {
         let configuration: HostConfiguration
         do {
-            configuration = try options.makeConfiguration()
+            configuration = try HostConfiguration(options)
         } catch {
             throw ValidationError(error.description)
         }
