@@ -6,7 +6,10 @@ enum CheckReport {
         for plugin in plugins {
             let image = ELFImage(path: plugin.path)
             let toolchain = image?.swiftToolchain ?? "unknown (not recorded in the file)"
-            print("ok \(plugin.name) path=\(plugin.path) abi=\(plugin.descriptor.abi) api=\(plugin.descriptor.apiVersion) toolchain=\"\(toolchain)\"")
+            let descriptor = plugin.descriptor
+            print(
+                "ok \(plugin.name) path=\(plugin.path) abi=\(descriptor.abi) api=\(descriptor.apiVersion)"
+                    + " toolchain=\"\(toolchain)\"")
             guard detailed, let image else { continue }
             let entry = image.definedDynamicSymbols.first { $0.name == "aiorun_plugin_entry" }
             print("  entry: aiorun_plugin_entry at 0x\(String(entry?.value ?? 0, radix: 16))")

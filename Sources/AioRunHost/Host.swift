@@ -7,14 +7,24 @@ import Logging
 /// say what was checked (`--check`, `--inspect`) or run them under one lifecycle manager until
 /// they are torn down in reverse order.
 public enum Host {
-    /// Runs the host with a configuration and returns the process exit code (README, Exit codes).
-    public static func run(_ configuration: HostConfiguration) async -> Int32 {
+    /// `aiorun-host 0.1.0 (plugin ABI 1, API 1.0.0)`, for `--version`.
+    public static let version =
+        "aiorun-host 0.1.0 (plugin ABI \(AIORUN_PLUGIN_ABI), API \(AIORUN_PLUGIN_API_VERSION))"
+
+    /// Runs the host with a configuration and ends the process with its exit code (README, Exit
+    /// codes), from the control thread (see `exitAfter`).
+    public static func runAndExit(_ configuration: HostConfiguration) async -> Never {
+        await exitAfter { await run(configuration) }
+    }
+
+    /// Runs the host with a configuration and returns the process exit code.
+    static func run(_ configuration: HostConfiguration) async -> Int32 {
         // Plugins print to the shared C stdout; keep it line-buffered even on a pipe, so that
         // their output is seen when it happens, not at exit.
         StandardOutput.makeLineBuffered()
         let logger = HostLogging.start(level: configuration.logLevel, format: configuration.logFormat)
-        let observer = SystemdNotifier.observerFromEnvironment()
-        let manager = await LifecycleManager(options: configuration.lifecycleOptions(observer: observer), logger: logger)
+        let options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment())
+        let manager = await LifecycleManager(options: options, logger: logger)
 
         let plugins: PreparedPlugins
         switch await loadWithinTimeLimit(configuration, manager: manager, logger: logger) {

@@ -8,8 +8,11 @@ struct LoadTimeLimitError: Error, CustomStringConvertible {
     /// `plugin <path>: <step>: still running after the load time limit …`, like other rejections.
     var description: String {
         let running = step.map { " after \(Self.seconds(.now - $0.since))" } ?? ""
-        let what = step?.step == "create" ? "the initializer of plugin \(step?.name ?? "?") is still running" : "still running"
-        let reason = "\(what)\(running): the load time limit of \(Self.seconds(limit)) expired (--load-timeout); no plugin was started"
+        let what =
+            step?.step == "create" ? "the initializer of plugin \(step?.name ?? "?") is still running" : "still running"
+        let reason =
+            "\(what)\(running): the load time limit of \(Self.seconds(limit)) expired (--load-timeout); "
+            + "no plugin was started"
         guard let step else { return "loading plugins: \(reason)" }
         return "plugin \(step.plugin): \(step.step): \(reason)"
     }

@@ -14,12 +14,13 @@ extension Host {
         let progress = LoadProgress()
         PluginExitGuard.install(format: configuration.logFormat, logger: logger)
         PluginExitGuard.enter(.loading(progress))
-        let outcome = await watchLoad(limit: configuration.loadTimeout, manager: manager, progress: progress, logger: logger) {
+        let limit = configuration.loadTimeout
+        let outcome = await watchLoad(limit: limit, manager: manager, progress: progress, logger: logger) {
             prepare(configuration, manager: manager, logger: logger, progress: progress)
         }
         switch outcome {
         case .expired(let step):
-            return .failure(LoadTimeLimitError(step: step, limit: configuration.loadTimeout).hostError)
+            return .failure(LoadTimeLimitError(step: step, limit: limit).hostError)
         case .finished(let result):
             return result
         }
@@ -72,9 +73,15 @@ extension Host {
             case .expired:
                 return .expired(progress.step)
             case .trigger(let trigger):
-                let waiting = progress.step.map { "\($0.waitingFor), running for \(LoadTimeLimitError.seconds(.now - $0.since))" } ?? "loading to begin"
+                let seconds = LoadTimeLimitError.seconds
+                let waiting = progress.step.map { "\($0.waitingFor), running for \(seconds(.now - $0.since))" }
+                    ?? "loading to begin"
                 logger.warning(
-                    "\(trigger) while plugins load: no plugin will be started; waiting for \(waiting); the load time limit is \(LoadTimeLimitError.seconds(limit)) (--load-timeout), \(LoadTimeLimitError.seconds(deadline - .now)) left; a second signal exits at once")
+                    """
+                    \(trigger) while plugins load: no plugin will be started; waiting for \(waiting); \
+                    the load time limit is \(seconds(limit)) (--load-timeout), \(seconds(deadline - .now)) left; \
+                    a second signal exits at once
+                    """)
             }
         }
         // Not reached: the stream is finished only by this function.

@@ -1,4 +1,5 @@
-/// A plugin rejected while loading: exit 65, nothing started (DESIGN §3).
+/// A plugin rejected while loading: exit 65, nothing started (README, Failure modes: "Bad plugins are
+/// refused before anything runs"); exit 64 when the mistake is in the host's input (``usage``).
 struct PluginLoadError: Error, CustomStringConvertible, Sendable {
     /// The loading steps, in order.
     enum Step: String, Sendable {

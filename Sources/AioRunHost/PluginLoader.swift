@@ -16,16 +16,10 @@ struct LoadedPlugin: Sendable {
     let argument: PluginArgument
 }
 
-/// DESIGN §3 steps 2–4 for one library: file check, `dlopen`, entry symbol, handshake,
-/// descriptor. Libraries are never closed (RTLD_NODELETE, and no `dlclose`).
+/// The loading steps `dlopen`, `entry symbol`, `handshake` and `descriptor` for one library
+/// (README, Failure modes). Libraries are never closed (RTLD_NODELETE, and no `dlclose`).
 enum PluginLoader {
     typealias Entry = @convention(c) (UInt32, UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
-
-    /// Checks and loads `path` and returns the descriptor its entry hands over.
-    static func load(path: String, allowInsecure: Bool) throws(PluginLoadError) -> PluginDescriptor {
-        try ELFCheck.verify(path, allowInsecure: allowInsecure)
-        return try open(path: path)
-    }
 
     /// Loads `path`, already checked by ``ELFCheck`` (and perhaps by ``PluginPreflight``), and
     /// returns the descriptor its entry hands over.
@@ -78,7 +72,7 @@ enum PluginLoader {
     }
 }
 
-/// The host's start-up self-check (DESIGN §2): the loaded libAioRunPluginAPI.so must report the
+/// The host's start-up self-check (README, Failure modes, step `API self-check`): the loaded libAioRunPluginAPI.so must report the
 /// ABI the host was compiled with. Asked through a C symbol found with `dlsym`, because a Swift
 /// call would be inlined in release builds and always agree.
 enum APISelfCheck {

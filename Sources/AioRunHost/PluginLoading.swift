@@ -3,12 +3,12 @@ import Glibc
 #endif
 
 extension Host {
-    /// Steps 1–4 of DESIGN §3 for every argument, before anything is created: every argument is
-    /// resolved and its file checked (``ELFCheck``, once per file) first; then, with `preflight`,
-    /// all files are loaded once in a throwaway child (``PluginPreflight``, bounded by
-    /// `loadTimeout`), so that a file that crashes the loader is refused before the host maps
-    /// anything (README, "Failure modes"); then each is loaded here, in order. `onStep` is told
-    /// before each step what the host is about to wait for (`loading /path/libx.so`), and
+    /// The loading steps (README, Failure modes) for every argument, before anything is
+    /// created: every argument is resolved and its file checked (``ELFCheck``, once per file)
+    /// first; then, with `preflight`, all files are loaded once in a throwaway child
+    /// (``PluginPreflight``, bounded by `loadTimeout`), so that a file that crashes the loader is
+    /// refused before the host maps anything; then each is loaded here, in order. `onStep` is
+    /// told before each step what the host is about to wait for (`loading /path/libx.so`), and
     /// `loaded` after each plugin's library is loaded, with the plugin's name (the signal guard
     /// blames that plugin for a disposition its library constructors changed).
     static func loadAll(

@@ -40,7 +40,8 @@ extension Host {
             return .failure(error.hostError)
         }
         do {
-            let mains = try create(loaded, settings: configuration.settings, manager: manager, logger: logger, progress: progress)
+            let mains = try create(
+                loaded, settings: configuration.settings, manager: manager, logger: logger, progress: progress)
             return .success(PreparedPlugins(loaded: loaded, mains: mains))
         } catch {
             return .failure(error.hostError)
@@ -48,11 +49,13 @@ extension Host {
     }
 
     /// A `--set` for a plugin that is not loaded is a usage error (README, Command line).
-    static func checkSettingTargets(_ settings: [String: [String: String]], loaded: [LoadedPlugin]) throws(HostUsageError) {
-        let names = Set(loaded.map(\.name))
+    static func checkSettingTargets(
+        _ settings: [String: [String: String]], loaded: [LoadedPlugin]
+    ) throws(HostUsageError) {
+        let names = loaded.map(\.name)
         if let unknown = settings.keys.sorted().first(where: { !names.contains($0) }) {
             throw HostUsageError(
-                "--set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(loaded.map(\.name).joined(separator: ", ")))")
+                "--set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(names.joined(separator: ", ")))")
         }
     }
 }

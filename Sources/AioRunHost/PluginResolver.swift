@@ -2,7 +2,8 @@
 import Glibc
 #endif
 
-/// DESIGN §3 step 1: turns a plugin argument into an absolute path.
+/// The first loading step, `resolve`: turns a plugin argument into an absolute path (README,
+/// Command line).
 ///
 /// A target containing `/` is a path (relative to the working directory). A bare name `foo` is
 /// searched as `libfoo.so` (or as itself if it already ends in `.so`) along `AIORUN_PLUGIN_PATH`,
