@@ -1,6 +1,20 @@
+import AioRunPluginAPI
+
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A plugin that passed every loading check: its final name, where it came from, its descriptor.
+struct LoadedPlugin: Sendable {
+    /// The instance's name: the alias if given, else the descriptor's name.
+    let name: String
+    /// The absolute path of the library.
+    let path: String
+    /// The descriptor its entry returned.
+    let descriptor: PluginDescriptor
+    /// The argument it was loaded from.
+    let argument: PluginArgument
+}
 
 extension Host {
     /// The loading steps (README, Failure modes) for every argument, before anything is
