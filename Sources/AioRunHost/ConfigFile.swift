@@ -18,47 +18,53 @@ import Logging
 /// process (see ``TOMLLibrary``). Values follow the same ``HostOptionRules`` as the command
 /// line. Bad bytes, a syntax error, an unknown key, a wrong type or a plugin that cannot be
 /// found is a usage error naming the file, the line and the key.
-public struct ConfigFile: Sendable {
+struct ConfigFile: Sendable {
     /// One `[[plugin]]` entry.
-    public struct Plugin: Sendable {
+    struct Plugin: Sendable {
         /// What to load, with its alias, its own time limit, pool size and config.
-        public var argument: PluginArgument
+        var argument: PluginArgument
         /// Where the entry starts, for messages.
-        public var line: Int
+        var line: Int
     }
 
     /// `task-shutdown-timeout`, if set.
-    public var taskShutdownTimeout: Duration?
+    var taskShutdownTimeout: Duration?
     /// `executor-workers`, if set.
-    public var executorWorkers: Int?
+    var executorWorkers: Int?
     /// `stop-on-unhandled-errors`, if set.
-    public var stopOnUnhandledErrors: Bool?
+    var stopOnUnhandledErrors: Bool?
     /// `log-level`, if set.
-    public var logLevel: Logger.Level?
+    var logLevel: Logger.Level?
     /// `log-format`, if set.
-    public var logFormat: LogFormat?
+    var logFormat: LogFormat?
     /// `allow-insecure-plugins`, if set.
-    public var allowInsecurePlugins: Bool?
+    var allowInsecurePlugins: Bool?
     /// `preflight`, if set.
-    public var preflight: Bool?
+    var preflight: Bool?
     /// `load-timeout`, if set.
-    public var loadTimeout: Duration?
+    var loadTimeout: Duration?
     /// The plugins, in load order.
-    public var plugins: [Plugin] = []
+    var plugins: [Plugin] = []
     /// The file's path, for messages.
-    public let path: String
+    let path: String
 
     /// The largest config file read.
-    public static let sizeLimit = 16 << 20
+    static let sizeLimit = 16 << 20
 
+    /// The top-level keys, in the order messages list them: the host options, then `plugin`.
     static let hostKeys = [
-        "task-shutdown-timeout", "executor-workers", "stop-on-unhandled-errors", "log-level", "log-format",
-        "allow-insecure-plugins", "preflight", "load-timeout", "plugin",
+        HostOptionRules.taskShutdownTimeout.name, HostOptionRules.executorWorkers.name,
+        HostOptionRules.stopOnUnhandledErrors.name, HostOptionRules.logLevel.name, HostOptionRules.logFormat.name,
+        HostOptionRules.allowInsecurePlugins.name, HostOptionRules.preflight.name, HostOptionRules.loadTimeout.name,
+        "plugin",
     ]
-    static let pluginKeys = ["load", "alias", "task-shutdown-timeout", "executor-workers", "config"]
+    /// The keys of a `[[plugin]]` entry, in the order messages list them.
+    static let pluginKeys = [
+        "load", "alias", HostOptionRules.taskShutdownTimeout.name, HostOptionRules.executorWorkers.name, "config",
+    ]
 
     /// Reads `path` (once) and checks it.
-    public static func load(_ path: String) throws(HostUsageError) -> ConfigFile {
+    static func load(_ path: String) throws(HostUsageError) -> ConfigFile {
         let bytes = try ConfigFileBytes.read(path, limit: sizeLimit)
         try ConfigFileBytes.checkEncoding(bytes, path: path)
         let table = try TOMLLibrary.parse(bytes, path: path)
@@ -80,14 +86,14 @@ public struct ConfigFile: Sendable {
         }
         let rules = HostOptionRules.self
         let at = { (key: String) in lines.line(of: key, in: .top) }
-        taskShutdownTimeout = try value(table, "task-shutdown-timeout", rules.taskShutdownTimeout, at, \.seconds)
-        executorWorkers = try value(table, "executor-workers", rules.executorWorkers, at, \.int)
-        stopOnUnhandledErrors = try value(table, "stop-on-unhandled-errors", Self.flag, at, \.bool)
-        allowInsecurePlugins = try value(table, "allow-insecure-plugins", Self.flag, at, \.bool)
-        preflight = try value(table, "preflight", Self.flag, at, \.bool)
-        loadTimeout = try value(table, "load-timeout", rules.loadTimeout, at, \.seconds)
-        logLevel = try value(table, "log-level", rules.logLevel, at, \.string)
-        logFormat = try value(table, "log-format", rules.logFormat, at, \.string)
+        taskShutdownTimeout = try value(table, rules.taskShutdownTimeout, at, \.seconds)
+        executorWorkers = try value(table, rules.executorWorkers, at, \.int)
+        stopOnUnhandledErrors = try value(table, rules.stopOnUnhandledErrors, at, \.bool)
+        allowInsecurePlugins = try value(table, rules.allowInsecurePlugins, at, \.bool)
+        preflight = try value(table, rules.preflight, at, \.bool)
+        loadTimeout = try value(table, rules.loadTimeout, at, \.seconds)
+        logLevel = try value(table, rules.logLevel, at, \.string)
+        logFormat = try value(table, rules.logFormat, at, \.string)
         guard let entries = table["plugin"] else { return }
         guard let array = entries.array else {
             throw fail(at("plugin"), "\"plugin\" must be an array of tables: write each as [[plugin]]")
@@ -140,22 +146,20 @@ public struct ConfigFile: Sendable {
         let rules = HostOptionRules.self
         var argument = PluginArgument(
             alias: alias, target: target,
-            taskShutdownTimeout: try value(table, "task-shutdown-timeout", rules.taskShutdownTimeout, at, \.seconds),
-            executorWorkers: try value(table, "executor-workers", rules.executorWorkers, at, \.int),
+            taskShutdownTimeout: try value(table, rules.taskShutdownTimeout, at, \.seconds),
+            executorWorkers: try value(table, rules.executorWorkers, at, \.int),
             origin: "--config \(path):\(at("load") ?? start ?? 0): key \"load\"")
         argument.config = config
         return Plugin(argument: argument, line: start ?? 0)
     }
 
-    /// `true` or `false`.
-    private static let flag = OptionRule<Bool, Bool>(expected: "true or false") { $0 }
-
-    /// The value of `key` in `table` under `rule`, nil if absent; a usage error naming the line
-    /// and the key if it has the wrong type (`input` gives nil) or the rule refuses it.
+    /// The value of the rule's key in `table`, nil if absent; a usage error naming the line and
+    /// the key if it has the wrong type (`input` gives nil) or the rule refuses it.
     private func value<Input, Value>(
-        _ table: ConfigTable, _ key: String, _ rule: OptionRule<Input, Value>, _ line: (String) -> Int?,
+        _ table: ConfigTable, _ rule: OptionRule<Input, Value>, _ line: (String) -> Int?,
         _ input: (ConfigValue) -> Input?
     ) throws(HostUsageError) -> Value? {
+        let key = rule.name
         guard let raw = table[key] else { return nil }
         guard let given = input(raw), let value = rule.value(given) else {
             throw fail(line(key), "key \"\(key)\" must be \(rule.expected)")

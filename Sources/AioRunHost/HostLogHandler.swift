@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// How log records are written.
-public enum LogFormat: String, Sendable, CaseIterable {
+enum LogFormat: String, Sendable, CaseIterable {
     /// `2026-11-25T17:51:01.123Z notice [hello] message key=value`, for terminals.
     case text
     /// One JSON object per line: timestamp, level, label, plugin, message, metadata.
@@ -27,29 +27,29 @@ public enum LogFormat: String, Sendable, CaseIterable {
 /// the swift-log bridge, carry the plugin's name. Records go through the bounded queue of
 /// `BoundedLogWriter.standardError`: logging never waits for stderr's reader, lines never
 /// interleave, and the exit path lets the queue drain within a bound (see README, "Failure modes").
-public struct HostLogHandler: LogHandler {
+struct HostLogHandler: LogHandler {
     /// The least severe level written.
-    public var logLevel: Logger.Level
+    var logLevel: Logger.Level
     /// Handler-wide metadata.
-    public var metadata: Logger.Metadata = [:]
+    var metadata: Logger.Metadata = [:]
     private let label: String
     private let format: LogFormat
 
     /// Creates a handler for a logger label.
-    public init(label: String, level: Logger.Level, format: LogFormat = .text) {
+    init(label: String, level: Logger.Level, format: LogFormat = .text) {
         self.label = label
         self.logLevel = level
         self.format = format
     }
 
     /// Reads or writes one metadata value.
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
     /// Writes one record.
-    public func log(event: LogEvent) {
+    func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         let plugin = merged.removeValue(forKey: "plugin").map { "\($0)" }
@@ -70,7 +70,7 @@ public struct HostLogHandler: LogHandler {
 
     /// Writes a host error (a rejected plugin, a usage error found after parsing) as one line in
     /// the chosen format: `aiorun-host: error: …` or a JSON object with level `error`.
-    public static func writeError(_ message: String, format: LogFormat) {
+    static func writeError(_ message: String, format: LogFormat) {
         switch format {
         case .text:
             write("aiorun-host: error: \(message)\n", format: format)

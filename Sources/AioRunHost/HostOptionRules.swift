@@ -1,59 +1,76 @@
 import Logging
 
-/// The rule for one host option's value: what it accepts and how the messages say so. The
-/// command line and the config file use the same rules, so both accept exactly the same values
-/// (see README, Command line); each names the value its own way (`--executor-workers 0: …` or
-/// `--config FILE:LINE: key "executor-workers" …`).
-public struct OptionRule<Input: Sendable, Value: Sendable>: Sendable {
+/// The rule for one host option: its name and what its value may be, with how the messages say
+/// so. The command line and the config file use the same rules, so both accept exactly the same
+/// values (see README, Command line); each names the value its own way (`--executor-workers 0: …`
+/// or `--config FILE:LINE: key "executor-workers" …`).
+struct OptionRule<Input: Sendable, Value: Sendable>: Sendable {
+    /// The option's name: `--NAME` on the command line, the key `NAME` in a config file.
+    let name: String
     /// What a valid value looks like, for messages: `an integer from 1 to 1024`.
-    public let expected: String
+    let expected: String
     private let convert: @Sendable (Input) -> Value?
 
-    /// Creates a rule from its description and its check (nil for a value it refuses).
-    public init(expected: String, _ convert: @escaping @Sendable (Input) -> Value?) {
+    /// Creates a rule from its name, its description and its check (nil for a value it refuses).
+    init(_ name: String, expected: String, _ convert: @escaping @Sendable (Input) -> Value?) {
+        self.name = name
         self.expected = expected
         self.convert = convert
     }
 
     /// The value for `input`, or nil if the rule refuses it.
-    public func value(_ input: Input) -> Value? { convert(input) }
+    func value(_ input: Input) -> Value? { convert(input) }
 
-    /// The value for the command line's `--option input`, or a usage error naming the option:
+    /// The value for the command line's `--NAME input`, or a usage error naming the option:
     /// `--executor-workers 0: expected an integer from 1 to 1024`.
-    public func value(_ input: Input, option: String) throws(HostUsageError) -> Value {
-        guard let value = convert(input) else { throw HostUsageError("--\(option) \(input): expected \(expected)") }
+    func commandLineValue(_ input: Input) throws(HostUsageError) -> Value {
+        guard let value = convert(input) else { throw HostUsageError("--\(name) \(input): expected \(expected)") }
         return value
     }
 }
 
 /// The host's option rules (README, Command line), shared by the command line and the config
-/// file.
-public enum HostOptionRules {
+/// file: every option that both accept.
+enum HostOptionRules {
     /// The longest time limit: one year, in seconds.
-    public static let oneYear: Double = 86_400 * 365
+    static let oneYear: Double = 86_400 * 365
 
     /// `task-shutdown-timeout`, also per plugin: 0 to one year.
-    public static let taskShutdownTimeout = OptionRule<Double, Duration>(expected: "a number of seconds from 0 to one year") {
-        $0.isFinite && $0 >= 0 && $0 <= oneYear ? duration(seconds: $0) : nil
-    }
+    static let taskShutdownTimeout = OptionRule<Double, Duration>(
+        "task-shutdown-timeout", expected: "a number of seconds from 0 to one year"
+    ) { $0.isFinite && $0 >= 0 && $0 <= oneYear ? duration(seconds: $0) : nil }
 
     /// `load-timeout`: above 0, up to one year.
-    public static let loadTimeout = OptionRule<Double, Duration>(expected: "a number of seconds above 0, up to one year") {
-        $0.isFinite && $0 > 0 && $0 <= oneYear ? max(.nanoseconds(1), duration(seconds: $0)) : nil
-    }
+    static let loadTimeout = OptionRule<Double, Duration>(
+        "load-timeout", expected: "a number of seconds above 0, up to one year"
+    ) { $0.isFinite && $0 > 0 && $0 <= oneYear ? max(.nanoseconds(1), duration(seconds: $0)) : nil }
 
     /// `executor-workers`, also per plugin: 1 to 1024 threads.
-    public static let executorWorkers = OptionRule<Int, Int>(expected: "an integer from 1 to 1024") {
+    static let executorWorkers = OptionRule<Int, Int>("executor-workers", expected: "an integer from 1 to 1024") {
         (1...1024).contains($0) ? $0 : nil
     }
 
     /// `log-level`: swift-log's level names.
-    public static let logLevel = OptionRule<String, Logger.Level>(
-        expected: "one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"
+    static let logLevel = OptionRule<String, Logger.Level>(
+        "log-level", expected: "one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"
     ) { Logger.Level(rawValue: $0) }
 
     /// `log-format`: `text` or `json`.
-    public static let logFormat = OptionRule<String, LogFormat>(expected: "text or json") { LogFormat(rawValue: $0) }
+    static let logFormat = OptionRule<String, LogFormat>("log-format", expected: "text or json") {
+        LogFormat(rawValue: $0)
+    }
+
+    /// `stop-on-unhandled-errors`: a flag on the command line, `true` or `false` in a file.
+    static let stopOnUnhandledErrors = flag("stop-on-unhandled-errors")
+    /// `allow-insecure-plugins`: a flag on the command line, `true` or `false` in a file.
+    static let allowInsecurePlugins = flag("allow-insecure-plugins")
+    /// `preflight`: a flag on the command line, `true` or `false` in a file.
+    static let preflight = flag("preflight")
+
+    /// A flag: any boolean.
+    private static func flag(_ name: String) -> OptionRule<Bool, Bool> {
+        OptionRule(name, expected: "true or false") { $0 }
+    }
 
     /// Seconds (already checked to be finite and at most a year) as a `Duration`, to the
     /// nanosecond.

@@ -2,6 +2,30 @@ import AioRun
 import Logging
 
 extension Host {
+    /// Loads, checks and creates the plugins (``prepare(_:manager:logger:progress:)``) within
+    /// `--load-timeout`. Plugin code runs while loading (library constructors, the entry, the
+    /// plugins' initializers): on a thread of its own, never the control thread, so that a signal
+    /// that arrives meanwhile is seen and said at once, the load time limit holds, and a second
+    /// signal still forces the exit (see README, "How shutdown proceeds"). An `exit()` from plugin
+    /// code meanwhile is a rejection (``PluginExitGuard``).
+    static func loadWithinTimeLimit(
+        _ configuration: HostConfiguration, manager: LifecycleManager, logger: Logger
+    ) async -> PrepareResult {
+        let progress = LoadProgress()
+        PluginExitGuard.install(format: configuration.logFormat, logger: logger)
+        PluginExitGuard.enter(.loading(progress))
+        let limit = configuration.loadTimeout
+        let outcome = await watchLoad(limit: limit, manager: manager, progress: progress, logger: logger) {
+            prepare(configuration, manager: manager, logger: logger, progress: progress)
+        }
+        switch outcome {
+        case .expired(let step):
+            return .failure(LoadTimeLimitError(step: step, limit: limit).hostError)
+        case .finished(let result):
+            return result
+        }
+    }
+
     /// How loading and creating the plugins ended.
     enum LoadOutcome: Sendable {
         /// `prepare` returned.
@@ -49,9 +73,15 @@ extension Host {
             case .expired:
                 return .expired(progress.step)
             case .trigger(let trigger):
-                let waiting = progress.step.map { "\($0.waitingFor), running for \(LoadTimeLimitError.seconds(.now - $0.since))" } ?? "loading to begin"
+                let seconds = LoadTimeLimitError.seconds
+                let waiting = progress.step.map { "\($0.waitingFor), running for \(seconds(.now - $0.since))" }
+                    ?? "loading to begin"
                 logger.warning(
-                    "\(trigger) while plugins load: no plugin will be started; waiting for \(waiting); the load time limit is \(LoadTimeLimitError.seconds(limit)) (--load-timeout), \(LoadTimeLimitError.seconds(deadline - .now)) left; a second signal exits at once")
+                    """
+                    \(trigger) while plugins load: no plugin will be started; waiting for \(waiting); \
+                    the load time limit is \(seconds(limit)) (--load-timeout), \(seconds(deadline - .now)) left; \
+                    a second signal exits at once
+                    """)
             }
         }
         // Not reached: the stream is finished only by this function.

@@ -1,7 +1,8 @@
-/// A plugin rejected while loading: exit 65, nothing started (DESIGN §3).
-public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
+/// A plugin rejected while loading: exit 65, nothing started (README, Failure modes: "Bad plugins are
+/// refused before anything runs"); exit 64 when the mistake is in the host's input (``usage``).
+struct PluginLoadError: Error, CustomStringConvertible, Sendable {
     /// The loading steps, in order.
-    public enum Step: String, Sendable {
+    enum Step: String, Sendable {
         /// Turning the argument into an absolute path.
         case resolve
         /// Checking the file: regular, readable, 64-bit ELF for this machine, structurally sound.
@@ -25,18 +26,18 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
     }
 
     /// The argument or path the error is about.
-    public let path: String
+    let path: String
     /// The step that failed.
-    public let step: Step
+    let step: Step
     /// Why.
-    public let reason: String
+    let reason: String
 
     /// Set when the mistake is in the host's input (a config file entry), not in the plugin:
     /// where it is. Such an error is a usage error, exit 64.
-    public let usage: String?
+    let usage: String?
 
     /// Creates the error.
-    public init(path: String, step: Step, reason: String, usage: String? = nil) {
+    init(path: String, step: Step, reason: String, usage: String? = nil) {
         self.path = path
         self.step = step
         self.reason = reason
@@ -44,7 +45,7 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
     }
 
     /// `plugin <path>: <step>: <reason>` on one line.
-    public var description: String {
+    var description: String {
         "plugin \(path): \(step.rawValue): \(reason.split(whereSeparator: \.isNewline).joined(separator: " "))"
     }
 }

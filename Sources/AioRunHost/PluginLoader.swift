@@ -4,28 +4,10 @@ import AioRunPluginAPI
 import Glibc
 #endif
 
-/// A plugin that passed every loading check: its final name, where it came from, its descriptor.
-public struct LoadedPlugin: Sendable {
-    /// The instance's name: the alias if given, else the descriptor's name.
-    public let name: String
-    /// The absolute path of the library.
-    public let path: String
-    /// The descriptor its entry returned.
-    public let descriptor: PluginDescriptor
-    /// The argument it was loaded from.
-    public let argument: PluginArgument
-}
-
-/// DESIGN §3 steps 2–4 for one library: file check, `dlopen`, entry symbol, handshake,
-/// descriptor. Libraries are never closed (RTLD_NODELETE, and no `dlclose`).
+/// The loading steps `dlopen`, `entry symbol`, `handshake` and `descriptor` for one library
+/// (README, Failure modes). Libraries are never closed (RTLD_NODELETE, and no `dlclose`).
 enum PluginLoader {
     typealias Entry = @convention(c) (UInt32, UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
-
-    /// Checks and loads `path` and returns the descriptor its entry hands over.
-    static func load(path: String, allowInsecure: Bool) throws(PluginLoadError) -> PluginDescriptor {
-        try ELFCheck.verify(path, allowInsecure: allowInsecure)
-        return try open(path: path)
-    }
 
     /// Loads `path`, already checked by ``ELFCheck`` (and perhaps by ``PluginPreflight``), and
     /// returns the descriptor its entry hands over.
@@ -75,44 +57,5 @@ enum PluginLoader {
     static func lastDLError() -> String {
         guard let message = dlerror() else { return "unknown dlopen error" }
         return String(cString: message)
-    }
-}
-
-/// The host's start-up self-check (DESIGN §2): the loaded libAioRunPluginAPI.so must report the
-/// ABI the host was compiled with. Asked through a C symbol found with `dlsym`, because a Swift
-/// call would be inlined in release builds and always agree.
-enum APISelfCheck {
-    typealias ABIFunction = @convention(c) () -> UInt32
-
-    static func verify() throws(PluginLoadError) {
-        // Where the library was mapped is only needed to name it in an error: reading
-        // `/proc/self/maps` on every start cost about 0.7 ms here.
-        var library: String { loadedLibraryPath() ?? "libAioRunPluginAPI.so" }
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "aiorun_api_abi") else {
-            throw PluginLoadError(
-                path: library, step: .apiSelfCheck,
-                reason: "the loaded API library has no aiorun_api_abi symbol; it is not a matching libAioRunPluginAPI.so (check LD_LIBRARY_PATH)")
-        }
-        let loaded = unsafeBitCast(symbol, to: ABIFunction.self)()
-        guard loaded == AIORUN_PLUGIN_ABI else {
-            throw PluginLoadError(
-                path: library, step: .apiSelfCheck,
-                reason: "the loaded libAioRunPluginAPI.so provides ABI \(loaded), this host was built with ABI \(AIORUN_PLUGIN_ABI) (check LD_LIBRARY_PATH)")
-        }
-    }
-
-    /// Where the dynamic linker mapped libAioRunPluginAPI.so, read from `/proc/self/maps`
-    /// (glibc's `dladdr` is not visible to Swift without `_GNU_SOURCE`).
-    static func loadedLibraryPath() -> String? {
-        guard let maps = fopen("/proc/self/maps", "r") else { return nil }
-        defer { fclose(maps) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        while fgets(&buffer, Int32(buffer.count), maps) != nil {
-            let line = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            if line.contains("libAioRunPluginAPI.so"), let slash = line.firstIndex(of: "/") {
-                return String(line[slash...]).split(separator: "\n").first.map(String.init) ?? ""
-            }
-        }
-        return nil
     }
 }

@@ -1,14 +1,28 @@
+import AioRunPluginAPI
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// A plugin that passed every loading check: its final name, where it came from, its descriptor.
+struct LoadedPlugin: Sendable {
+    /// The instance's name: the alias if given, else the descriptor's name.
+    let name: String
+    /// The absolute path of the library.
+    let path: String
+    /// The descriptor its entry returned.
+    let descriptor: PluginDescriptor
+    /// The argument it was loaded from.
+    let argument: PluginArgument
+}
+
 extension Host {
-    /// Steps 1–4 of DESIGN §3 for every argument, before anything is created: every argument is
-    /// resolved and its file checked (``ELFCheck``, once per file) first; then, with `preflight`,
-    /// all files are loaded once in a throwaway child (``PluginPreflight``, bounded by
-    /// `loadTimeout`), so that a file that crashes the loader is refused before the host maps
-    /// anything (README, "Failure modes"); then each is loaded here, in order. `onStep` is told
-    /// before each step what the host is about to wait for (`loading /path/libx.so`), and
+    /// The loading steps (README, Failure modes) for every argument, before anything is
+    /// created: every argument is resolved and its file checked (``ELFCheck``, once per file)
+    /// first; then, with `preflight`, all files are loaded once in a throwaway child
+    /// (``PluginPreflight``, bounded by `loadTimeout`), so that a file that crashes the loader is
+    /// refused before the host maps anything; then each is loaded here, in order. `onStep` is
+    /// told before each step what the host is about to wait for (`loading /path/libx.so`), and
     /// `loaded` after each plugin's library is loaded, with the plugin's name (the signal guard
     /// blames that plugin for a disposition its library constructors changed).
     static func loadAll(
@@ -17,7 +31,7 @@ extension Host {
         loaded onLoaded: (String) -> Void = { _ in }
     ) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
-            environmentPath: environment("AIORUN_PLUGIN_PATH"),
+            environmentPath: ProcessEnvironment.value("AIORUN_PLUGIN_PATH"),
             hostBinaryFolder: PluginResolver.hostBinaryFolder)
         var paths: [String] = []
         var checked: Set<String> = []

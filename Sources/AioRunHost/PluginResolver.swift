@@ -2,24 +2,25 @@
 import Glibc
 #endif
 
-/// DESIGN §3 step 1: turns a plugin argument into an absolute path.
+/// The first loading step, `resolve`: turns a plugin argument into an absolute path (README,
+/// Command line).
 ///
 /// A target containing `/` is a path (relative to the working directory). A bare name `foo` is
 /// searched as `libfoo.so` (or as itself if it already ends in `.so`) along `AIORUN_PLUGIN_PATH`,
 /// then beside the host binary. The working directory is never searched implicitly.
-public struct PluginResolver: Sendable {
+struct PluginResolver: Sendable {
     /// Folders searched for bare names, in order.
-    public let searchPath: [String]
+    let searchPath: [String]
 
     /// Builds the search path from `AIORUN_PLUGIN_PATH` and the host binary's folder.
-    public init(environmentPath: String?, hostBinaryFolder: String?) {
+    init(environmentPath: String?, hostBinaryFolder: String?) {
         var folders = (environmentPath ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
         if let hostBinaryFolder { folders.append(hostBinaryFolder) }
         searchPath = folders
     }
 
     /// The absolute, symlink-free path for `target`.
-    public func resolve(_ target: String) throws(PluginLoadError) -> String {
+    func resolve(_ target: String) throws(PluginLoadError) -> String {
         if target.contains("/") {
             return try absolute(target, shownAs: target)
         }
@@ -45,7 +46,7 @@ public struct PluginResolver: Sendable {
     }
 
     /// The folder holding the running host binary, from `/proc/self/exe`.
-    public static var hostBinaryFolder: String? {
+    static var hostBinaryFolder: String? {
         guard let exe = realpath("/proc/self/exe", nil) else { return nil }
         defer { free(exe) }
         let path = String(cString: exe)

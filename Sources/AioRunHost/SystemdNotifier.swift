@@ -7,12 +7,12 @@ import Glibc
 /// systemd's notification protocol (`sd_notify`): datagrams of `KEY=VALUE` lines sent to the
 /// unix socket named by `$NOTIFY_SOCKET` (a path, or an abstract name starting with `@`).
 /// Without `NOTIFY_SOCKET` it does nothing. A few documented lines, so no library is needed.
-public final class SystemdNotifier: Sendable {
+final class SystemdNotifier: Sendable {
     private let fd: Int32
     private let address: [UInt8]
 
     /// Opens the socket named by `NOTIFY_SOCKET`, or returns `nil` when it is unset or empty.
-    public init?(environment socketName: String?) {
+    init?(environment socketName: String?) {
         guard let socketName, !socketName.isEmpty, socketName.hasPrefix("/") || socketName.hasPrefix("@") else {
             return nil
         }
@@ -29,7 +29,7 @@ public final class SystemdNotifier: Sendable {
 
     /// Sends one notification, e.g. `"READY=1\nSTATUS=running"`. Errors are ignored, as
     /// `sd_notify` callers do: the supervisor may be gone.
-    public func send(_ message: String) {
+    func send(_ message: String) {
         var storage = sockaddr_un()
         storage.sun_family = sa_family_t(AF_UNIX)
         let length = withUnsafeMutableBytes(of: &storage.sun_path) { raw -> Int in
@@ -47,7 +47,7 @@ public final class SystemdNotifier: Sendable {
     /// The lifecycle hooks that speak this protocol: READY and STATUS once every plugin runs,
     /// STOPPING at the first trigger, STATUS and EXTEND_TIMEOUT_USEC for each plugin's teardown,
     /// and WATCHDOG pings at half of `WATCHDOG_USEC` from the control thread.
-    public func observer(watchdogMicroseconds: UInt64?) -> LifecycleObserver {
+    func observer(watchdogMicroseconds: UInt64?) -> LifecycleObserver {
         var observer = LifecycleObserver()
         observer.ready = { count in self.send("READY=1\nSTATUS=running \(count) plugins") }
         observer.shutdownStarted = { trigger in self.send("STOPPING=1\nSTATUS=stopping: \(trigger)") }
@@ -63,8 +63,18 @@ public final class SystemdNotifier: Sendable {
         return observer
     }
 
+    /// The lifecycle hooks for the supervisor named by this process's environment
+    /// (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`; README, "Running under systemd or
+    /// Kubernetes"), or nil when no supervisor listens.
+    static func observerFromEnvironment() -> LifecycleObserver? {
+        guard let notifier = SystemdNotifier(environment: ProcessEnvironment.value("NOTIFY_SOCKET")) else { return nil }
+        return notifier.observer(
+            watchdogMicroseconds: watchdogMicroseconds(
+                usec: ProcessEnvironment.value("WATCHDOG_USEC"), pid: ProcessEnvironment.value("WATCHDOG_PID")))
+    }
+
     /// `WATCHDOG_USEC`, if it is set for this process (`WATCHDOG_PID` unset or ours).
-    public static func watchdogMicroseconds(usec: String?, pid: String?) -> UInt64? {
+    static func watchdogMicroseconds(usec: String?, pid: String?) -> UInt64? {
         guard let usec, let value = UInt64(usec), value > 0 else { return nil }
         if let pid, let owner = Int32(pid), owner != getpid() { return nil }
         return value

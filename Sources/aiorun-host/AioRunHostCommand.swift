@@ -1,4 +1,3 @@
-import AioRun
 import AioRunHost
 import ArgumentParser
 
@@ -6,7 +5,8 @@ import ArgumentParser
 import Glibc
 #endif
 
-/// `aiorun-host [options] <plugin>...`: parse and validate, then hand over to `Host`.
+/// `aiorun-host [options] <plugin>...` (README, Command line): declares the arguments, parses them
+/// once and hands their raw values to the host, which checks them, reads the config file and runs.
 @main
 struct AioRunHostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,39 +21,64 @@ struct AioRunHostCommand: AsyncParsableCommand {
             Exit codes: 0 clean, 1 unhandled error with --stop-on-unhandled-errors, 64 usage, \
             65 plugin rejected, 70 something abandoned at a time limit, 128+N second signal N.
             """,
-        version: "aiorun-host 0.1.0 (plugin ABI \(AIORUN_PLUGIN_ABI), API \(AIORUN_PLUGIN_API_VERSION))")
+        version: Host.version)
 
-    @Option(name: .long, help: ArgumentHelp("Read options and plugins from a TOML file; command-line flags override it and command-line plugins load after its plugins.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Read options and plugins from a TOML file; command-line flags override it and command-line plugins load"
+                + " after its plugins.",
+            valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Each plugin's time limit for its teardown, in seconds (default 60).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Each plugin's time limit for its teardown, in seconds (default 60).", valueName: "seconds"))
     var taskShutdownTimeout: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Threads per plugin executor pool (default min(32, cores + 4)).", valueName: "n"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Threads per plugin executor pool (default min(32, cores + 4)).", valueName: "n"))
     var executorWorkers: Int?
 
     @Flag(name: .long, help: "Stop the host (exit 1) when a plugin's run(), task, shield or job fails unhandled.")
     var stopOnUnhandledErrors = false
 
-    @Flag(name: .long, help: "Load plugin files (or folders) that are writable by group/others or owned by another non-root user.")
+    @Flag(
+        name: .long,
+        help: "Load plugin files (or folders) that are writable by group/others or owned by another non-root user.")
     var allowInsecurePlugins = false
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Set a plugin's config value (repeatable).", valueName: "name.key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Set a plugin's config value (repeatable).", valueName: "name.key=value"))
     var settings: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("trace, debug, info (default), notice, warning, error or critical.", valueName: "level"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("trace, debug, info (default), notice, warning, error or critical.", valueName: "level"))
     var logLevel: String?
 
-    @Option(name: .long, help: ArgumentHelp("text (default, for terminals) or json (one object per line).", valueName: "format"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("text (default, for terminals) or json (one object per line).", valueName: "format"))
     var logFormat: String?
 
-    @Flag(name: .long, help: "Load every plugin in a throwaway child process first, so a file that crashes the dynamic loader is refused (always on for --check and --inspect).")
+    @Flag(
+        name: .long,
+        help: ArgumentHelp(
+            "Load every plugin in a throwaway child process first, so a file that crashes the dynamic loader is refused"
+                + " (always on for --check and --inspect)."))
     var preflight = false
 
-    @Option(name: .long, help: ArgumentHelp("Time limit for loading and creating all plugins, in seconds (default 60).", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Time limit for loading and creating all plugins, in seconds (default 60).", valueName: "seconds"))
     var loadTimeout: Double?
 
-    @Flag(name: .long, help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65.")
+    @Flag(
+        name: .long, help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65.")
     var check = false
 
     @Flag(name: .long, help: "Like --check for one plugin, plus its exported entry and the libraries it needs.")
@@ -81,7 +106,7 @@ struct AioRunHostCommand: AsyncParsableCommand {
         }
     }
 
-    /// The command line's values, for the host to merge with the config file.
+    /// The command line's values as given, for the host to check and merge with the config file.
     var options: CommandLineOptions {
         var options = CommandLineOptions()
         options.config = config
@@ -100,17 +125,18 @@ struct AioRunHostCommand: AsyncParsableCommand {
         return options
     }
 
-    /// Reads the config file (once: there is no `validate()`, which would read it a second
-    /// time and find a pipe empty) and runs the host. A usage error is thrown as a
-    /// `ValidationError`, which ArgumentParser prints with the usage and ends with 64, as it
-    /// does for its own errors.
+    /// Hands the command line's raw values to the host, which checks them and reads the config
+    /// file (once: there is no `validate()`, which would read it a second time and find a pipe
+    /// empty), then runs the host and exits with its code. A configuration error is always a
+    /// usage error (64, README, Exit codes): it is thrown as a `ValidationError`, which
+    /// ArgumentParser prints with the usage and ends with 64, as it does for its own errors.
     func run() async throws {
         let configuration: HostConfiguration
         do {
-            configuration = try options.makeConfiguration()
+            configuration = try HostConfiguration(options)
         } catch {
             throw ValidationError(error.description)
         }
-        await exitAfter { await Host.run(configuration) }
+        await Host.runAndExit(configuration)
     }
 }

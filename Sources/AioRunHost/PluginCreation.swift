@@ -1,0 +1,43 @@
+import AioRun
+import AioRunPluginAPI
+import Logging
+
+extension Host {
+    /// Creates the loaded plugins in load order, each with its config (the config file's values,
+    /// overridden by `--set`), and returns each one's unit and `run()`. Stops creating once a
+    /// shutdown was requested meanwhile (README, "How shutdown proceeds"); records each step in
+    /// `progress`.
+    static func create(
+        _ loaded: [LoadedPlugin], settings: [String: [String: String]], manager: LifecycleManager,
+        logger: Logger, progress: LoadProgress
+    ) throws(PluginLoadError) -> [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] {
+        var mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] = []
+        for plugin in loaded {
+            if let trigger = manager.shutdownRequested {
+                logger.warning(
+                    "shutdown requested while loading (\(trigger)); not creating \(plugin.name) or any later plugin")
+                break
+            }
+            progress.begin("create", of: plugin.path, name: plugin.name)
+            let values = plugin.argument.config.merging(settings[plugin.name] ?? [:]) { _, cli in cli }
+            let unit = manager.addUnit(
+                name: plugin.name, config: PluginConfig(values),
+                executorWorkers: plugin.argument.executorWorkers, shutdownTimeout: plugin.argument.taskShutdownTimeout)
+            do {
+                let instance = try PluginContext.$current.withValue(unit.context) {
+                    try plugin.descriptor.make(unit.context)
+                }
+                // A disposition its initializer changed behind the signal guard's back is this
+                // plugin's doing (README, Failure modes, Signals).
+                manager.checkSignalDispositions(blame: plugin.name)
+                mains.append((unit, { try await instance.run() }))
+                let (abi, api) = (plugin.descriptor.abi, plugin.descriptor.apiVersion)
+                logger.info("loaded plugin \(plugin.name) from \(plugin.path) (ABI \(abi), API \(api))")
+            } catch {
+                throw PluginLoadError(
+                    path: plugin.path, step: .create, reason: "the plugin's initializer threw: \(error)")
+            }
+        }
+        return mains
+    }
+}
