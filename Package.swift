@@ -49,6 +49,9 @@ let package = Package(
     products: [
         .executable(name: "aiorun-host", targets: ["aiorun-host"]),
         .library(name: "AioRun", targets: ["AioRun"]),
+        // Runs a plugin in-process under a real lifecycle manager, for plugin authors' tests
+        // (see README, "Testing your plugin").
+        .library(name: "AioRunTestKit", targets: ["AioRunTestKit"]),
         .executable(name: "seed-example", targets: ["SeedExample"]),
         // The host's TOML reader, dlopened on `--config` only (see Sources/AioRunTOML).
         .library(name: "AioRunTOML", type: .dynamic, targets: ["AioRunTOML"]),
@@ -101,6 +104,20 @@ let package = Package(
         .testTarget(
             name: "AioRunTests",
             dependencies: ["AioRun"],
+            swiftSettings: swift6),
+        .target(
+            name: "AioRunTestKit",
+            dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "AioRunTestKitTests",
+            dependencies: ["AioRunTestKit"],
+            swiftSettings: swift6),
+        // The host's own types (argument parsing, config reader, ELF reader, log format); the
+        // ELF tests read the plugins this package builds.
+        .testTarget(
+            name: "AioRunHostTests",
+            dependencies: ["AioRunHost"],
             swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests",
