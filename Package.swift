@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// Every in-tree plugin is a dynamic library product `lib<name>.so` that links the shared
-/// `AioRunPluginAPI` from its own package (DESIGN §1), never a copy of it.
+/// `AioRunPluginAPI` from its own package, never a copy of it (README, "Writing a plugin",
+/// "Building").
 func plugin(_ product: String, target: String, path: String, logBridge: Bool = false) -> (Product, Target) {
     var dependencies: [Target.Dependency] = [.product(name: "AioRunPluginAPI", package: "AioRunPluginAPI")]
     if logBridge {

@@ -51,7 +51,12 @@ struct CapturingLogHandler: LogHandler {
         let label = merged.removeValue(forKey: "logger").map { "\($0)" }
         log.append(
             CapturedLogRecord(
-                level: event.level, message: "\(event.message)",
-                metadata: merged.mapValues { "\($0)" }, plugin: plugin, label: label))
+                level: event.level,
+                message: "\(event.message)",
+                metadata: merged.mapValues { "\($0)" },
+                plugin: plugin,
+                label: label
+            )
+        )
     }
 }

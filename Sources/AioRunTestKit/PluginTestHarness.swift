@@ -57,8 +57,10 @@ public final class PluginTestHarness: Sendable {
         var logger = Logger(label: "aiorun") { label in CapturingLogHandler(label: label, log: log) }
         logger.logLevel = logLevel
         var options = LifecycleOptions(
-            taskShutdownTimeout: shutdownTimeout, executorWorkers: executorWorkers,
-            stopOnUnhandledErrors: stopOnUnhandledErrors)
+            taskShutdownTimeout: shutdownTimeout,
+            executorWorkers: executorWorkers,
+            stopOnUnhandledErrors: stopOnUnhandledErrors
+        )
         let running = HarnessState()
         options.observer.ready = { _ in running.markReady() }
         let manager = await LifecycleManager(options: options, logger: logger)

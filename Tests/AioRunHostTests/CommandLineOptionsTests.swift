@@ -43,12 +43,21 @@ final class CommandLineOptionsTests: XCTestCase {
         let cases: [(String, (inout CommandLineOptions) -> Void)] = [
             ("--executor-workers 0: expected an integer from 1 to 1024", { $0.executorWorkers = 0 }),
             ("--executor-workers 1025: expected an integer from 1 to 1024", { $0.executorWorkers = 1025 }),
-            ("--task-shutdown-timeout -1.0: expected a number of seconds from 0 to one year", { $0.taskShutdownTimeout = -1 }),
-            ("--task-shutdown-timeout nan: expected a number of seconds from 0 to one year", { $0.taskShutdownTimeout = .nan }),
+            (
+                "--task-shutdown-timeout -1.0: expected a number of seconds from 0 to one year",
+                { $0.taskShutdownTimeout = -1 }
+            ),
+            (
+                "--task-shutdown-timeout nan: expected a number of seconds from 0 to one year",
+                { $0.taskShutdownTimeout = .nan }
+            ),
             ("--load-timeout 0.0: expected a number of seconds above 0, up to one year", { $0.loadTimeout = 0 }),
-            ("--log-level loud: expected one of trace, debug, info, notice, warning, error, critical", {
-                $0.logLevel = "loud"
-            }),
+            (
+                "--log-level loud: expected one of trace, debug, info, notice, warning, error, critical",
+                {
+                    $0.logLevel = "loud"
+                }
+            ),
             ("--log-format xml: expected text or json", { $0.logFormat = "xml" }),
         ]
         for (expected, change) in cases {
@@ -62,7 +71,8 @@ final class CommandLineOptionsTests: XCTestCase {
     func testNoPluginAndInspectWithTwoPluginsAreUsageErrors() {
         XCTAssertEqual(
             usageError { try CommandLineOptions().makeConfiguration() },
-            "no plugin given; usage: aiorun-host [options] <plugin>... (or --config FILE)")
+            "no plugin given; usage: aiorun-host [options] <plugin>... (or --config FILE)"
+        )
         var options = CommandLineOptions()
         options.plugins = ["hello", "ticker"]
         options.inspect = true
@@ -97,7 +107,9 @@ final class CommandLineOptionsTests: XCTestCase {
 /// Runs `body` and returns the message of the `HostUsageError` it throws, or nil (failing the
 /// test) if it throws nothing or something else.
 func usageError<T>(
-    file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T
+    file: StaticString = #filePath,
+    line: UInt = #line,
+    _ body: () throws -> T
 ) -> String? {
     do {
         _ = try body()

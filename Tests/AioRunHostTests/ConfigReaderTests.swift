@@ -21,7 +21,9 @@ final class ConfigReaderTests: XCTestCase {
         XCTAssertEqual(array.count, 2)
         XCTAssertEqual(array[0].string, "x")
         XCTAssertEqual(array[1].bool, false)
-        guard case .other(let name)? = table["t"] else { return XCTFail("expected .other, got \(String(describing: table["t"]))") }
+        guard case .other(let name)? = table["t"] else {
+            return XCTFail("expected .other, got \(String(describing: table["t"]))")
+        }
         XCTAssertEqual(name, "date")
     }
 
@@ -101,10 +103,12 @@ final class ConfigReaderTests: XCTestCase {
         XCTAssertNoThrow(try ConfigFileBytes.checkEncoding(Array("a = \"é\"\n".utf8), path: "f.toml"))
         XCTAssertEqual(
             usageError { try ConfigFileBytes.checkEncoding(Array("a = 1\nbc\0".utf8), path: "f.toml") },
-            "--config f.toml:2: a NUL byte at column 3; TOML allows none")
+            "--config f.toml:2: a NUL byte at column 3; TOML allows none"
+        )
         XCTAssertEqual(
             usageError { try ConfigFileBytes.checkEncoding([0x61, 0x0a, 0x0a, 0x20, 0xff], path: "f.toml") },
-            "--config f.toml:3: not UTF-8 (byte 0xFF at column 2); TOML files are UTF-8")
+            "--config f.toml:3: not UTF-8 (byte 0xFF at column 2); TOML files are UTF-8"
+        )
     }
 
     func testReadTakesTheWholeFileAndRefusesMoreThanTheLimit() throws {
@@ -114,9 +118,12 @@ final class ConfigReaderTests: XCTestCase {
         try Data(content).write(to: url)
         XCTAssertEqual(try ConfigFileBytes.read(url.path, limit: 1 << 20), content)
         XCTAssertEqual(
-            usageError { try ConfigFileBytes.read(url.path, limit: 100_000) }, "--config \(url.path): larger than 0 MiB")
+            usageError { try ConfigFileBytes.read(url.path, limit: 100_000) },
+            "--config \(url.path): larger than 0 MiB"
+        )
         XCTAssertEqual(
             usageError { try ConfigFileBytes.read("/nonexistent/aiorun.toml", limit: 1 << 20) },
-            "--config /nonexistent/aiorun.toml: No such file or directory")
+            "--config /nonexistent/aiorun.toml: No such file or directory"
+        )
     }
 }

@@ -50,19 +50,32 @@ final class ELFReaderTests: XCTestCase {
         let hello = try Data(contentsOf: URL(fileURLWithPath: try BuiltPlugins.path("hello")))
         let text = try write(Data("not a library\n".utf8), as: "text.so")
         XCTAssertEqual(
-            reason { try ELFCheck.verify(text, allowInsecure: true) }, "is not an ELF file (no ELF magic; a text or data file?)")
+            reason { try ELFCheck.verify(text, allowInsecure: true) },
+            "is not an ELF file (no ELF magic; a text or data file?)"
+        )
         var thirtyTwo = hello
         thirtyTwo[4] = 1
         let path32 = try write(thirtyTwo, as: "32.so")
-        XCTAssertEqual(reason { try ELFCheck.verify(path32, allowInsecure: true) }, "is a 32-bit ELF, this host is 64-bit")
+        XCTAssertEqual(
+            reason { try ELFCheck.verify(path32, allowInsecure: true) },
+            "is a 32-bit ELF, this host is 64-bit"
+        )
         var executable = hello
         executable[16] = 2
         let exe = try write(executable, as: "exe.so")
-        XCTAssertEqual(reason { try ELFCheck.verify(exe, allowInsecure: true) }, "is an ELF executable, not a shared library")
-        let empty = try write(Data(), as: "empty.so")
-        XCTAssertEqual(reason { try ELFCheck.verify(empty, allowInsecure: true) }, "is an empty file, not a shared library")
         XCTAssertEqual(
-            reason { try ELFCheck.verify(scratch.path, allowInsecure: true) }, "is a directory, not a shared library")
+            reason { try ELFCheck.verify(exe, allowInsecure: true) },
+            "is an ELF executable, not a shared library"
+        )
+        let empty = try write(Data(), as: "empty.so")
+        XCTAssertEqual(
+            reason { try ELFCheck.verify(empty, allowInsecure: true) },
+            "is an empty file, not a shared library"
+        )
+        XCTAssertEqual(
+            reason { try ELFCheck.verify(scratch.path, allowInsecure: true) },
+            "is a directory, not a shared library"
+        )
     }
 
     func testStructureCheckReadsTheBuiltPluginAndRefusesACutOne() throws {
@@ -114,7 +127,9 @@ enum BuiltPlugins {
     static let folder: URL? = {
         var folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         while folder.path != "/" {
-            if FileManager.default.fileExists(atPath: folder.appendingPathComponent("libhello.so").path) { return folder }
+            if FileManager.default.fileExists(atPath: folder.appendingPathComponent("libhello.so").path) {
+                return folder
+            }
             folder = folder.deletingLastPathComponent()
         }
         return nil

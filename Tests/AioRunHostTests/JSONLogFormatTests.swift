@@ -29,7 +29,8 @@ final class JSONLogFormatTests: XCTestCase {
         let line = HostLogHandler.dropNotice(3, format: .json)
         XCTAssertTrue(line.hasSuffix("}\n"))
         let object = try XCTUnwrap(
-            JSONSerialization.jsonObject(with: Data(line.dropLast().utf8)) as? [String: Any])
+            JSONSerialization.jsonObject(with: Data(line.dropLast().utf8)) as? [String: Any]
+        )
         XCTAssertEqual(object["level"] as? String, "warning")
         XCTAssertEqual(object["label"] as? String, "aiorun-host")
         XCTAssertTrue(object["plugin"] is NSNull)
@@ -39,6 +40,10 @@ final class JSONLogFormatTests: XCTestCase {
     }
 
     func testTheTextDropNoticeSaysLineInTheSingular() {
-        XCTAssertTrue(HostLogHandler.dropNotice(1, format: .text).hasSuffix(" warning [host] 1 log line dropped (stderr was not read fast enough)\n"))
+        XCTAssertTrue(
+            HostLogHandler.dropNotice(1, format: .text).hasSuffix(
+                " warning [host] 1 log line dropped (stderr was not read fast enough)\n"
+            )
+        )
     }
 }

@@ -24,8 +24,10 @@ final class PluginTestHarnessTests: XCTestCase {
         XCTAssertTrue(events.contains("worker cancelled"), "\(events)")
         XCTAssertTrue(events.contains("shield finished"), "the teardown waits for the shield: \(events)")
         XCTAssertLessThan(
-            events.firstIndex(of: "callback ran") ?? .max, events.firstIndex(of: "worker cancelled") ?? -1,
-            "callbacks run before tasks are cancelled: \(events)")
+            events.firstIndex(of: "callback ran") ?? .max,
+            events.firstIndex(of: "worker cancelled") ?? -1,
+            "callbacks run before tasks are cancelled: \(events)"
+        )
         let own = harness.pluginRecords
         XCTAssertEqual(own.map(\.message), ["started with greeting=hi"], "\(harness.records)")
         XCTAssertEqual(own.first?.level, .info)
@@ -90,7 +92,9 @@ final class PluginTestHarnessTests: XCTestCase {
 
     /// Waits (at most 5 s) until `condition` holds; fails the test otherwise.
     private func waitUntil(
-        _ condition: () -> Bool, file: StaticString = #filePath, line: UInt = #line
+        _ condition: () -> Bool,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) async throws {
         let deadline = ContinuousClock.now + .seconds(5)
         while !condition() {

@@ -1,8 +1,9 @@
 import Foundation
 import XCTest
 
-/// The real host, real plugins, real signals: DESIGN §4 and §5 end to end. XCTest runs these one
-/// at a time; every wait is bounded generously for a loaded 2-core CI machine.
+/// The real host, real plugins, real signals: README "How shutdown proceeds" and "Exit codes" end
+/// to end. XCTest runs these one at a time; every wait is bounded generously for a loaded 2-core
+/// CI machine.
 final class LifecycleEndToEndTests: XCTestCase {
     let ready = "ready: "
 

@@ -1,9 +1,9 @@
 import Foundation
 import XCTest
 
-/// DESIGN §3: every plugin is checked before anything runs. A rejected plugin gives one line with
-/// the path, the step and the reason, exit 65, and no plugin's run() is entered — even when the
-/// bad plugin is last on the line. Bad options exit 64.
+/// Every plugin is checked before anything runs (README, "Failure modes"). A rejected plugin gives
+/// one line with the path, the step and the reason, exit 65, and no plugin's run() is entered —
+/// even when the bad plugin is last on the line. Bad options exit 64.
 final class LoadingEndToEndTests: XCTestCase {
     var scratch: URL!
 

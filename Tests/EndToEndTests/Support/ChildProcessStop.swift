@@ -21,8 +21,11 @@ extension ChildProcess {
     /// transcript) unless the exit code is `code`. Throws only if the process did not exit.
     @discardableResult
     func stop(
-        with signal: Int32, expecting code: Int32, within timeout: Duration,
-        file: StaticString = #filePath, line: UInt = #line
+        with signal: Int32,
+        expecting code: Int32,
+        within timeout: Duration,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> StoppedProcess {
         let signalled = ContinuousClock.now
         send(signal)
@@ -35,7 +38,10 @@ extension ChildProcess {
     /// transcript) unless the exit code is `code`. Returns the exit code and when it exited.
     @discardableResult
     func expectExit(
-        _ code: Int32, within timeout: Duration, file: StaticString = #filePath, line: UInt = #line
+        _ code: Int32,
+        within timeout: Duration,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> (code: Int32, at: ContinuousClock.Instant) {
         let exit = try waitForExit(within: timeout, file: file, line: line)
         XCTAssertEqual(exit.code, code, transcript, file: file, line: line)
