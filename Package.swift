@@ -112,7 +112,11 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "AioRunTestKitTests",
-            dependencies: ["AioRunTestKit"],
+            dependencies: [
+                "AioRunTestKit",
+                .product(name: "AioRunLogBridge", package: "AioRunPluginAPI"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swift6),
         // The host's own types (argument parsing, config reader, ELF reader, log format); the
         // ELF tests read the plugins this package builds.

@@ -1,3 +1,4 @@
+import AioRunPluginAPI
 import Logging
 import Synchronization
 
@@ -49,7 +50,9 @@ struct CapturingLogHandler: LogHandler {
         for (key, value) in event.metadata ?? [:] { merged[key] = value }
         let plugin = merged.removeValue(forKey: "plugin").map { "\($0)" }
         let label = merged.removeValue(forKey: "logger").map { "\($0)" }
-        log.append(
+        // The harness whose plugin is logging, which may not be this logger's (see CaptureRouting).
+        let target = CaptureRouting.log(for: PluginContext.current) ?? log
+        target.append(
             CapturedLogRecord(
                 level: event.level,
                 message: "\(event.message)",

@@ -72,6 +72,11 @@ public final class PluginTestHarness: Sendable {
         self.make = plugin
         self.log = log
         self.running = running
+        CaptureRouting.register(unit.context, to: log)
+    }
+
+    deinit {
+        CaptureRouting.unregister(context)
     }
 
     /// Creates the plugin (with ``PluginContext/current`` bound to its context, as the host does)

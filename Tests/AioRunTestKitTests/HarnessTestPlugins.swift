@@ -1,4 +1,6 @@
+import AioRunLogBridge
 import AioRunPluginAPI
+import Logging
 import Synchronization
 
 /// What an in-test plugin did, for assertions.
@@ -79,4 +81,21 @@ final class FailingPlugin: AioRunPlugin {
     init(context: PluginContext) {}
 
     func run() async throws { throw Failure() }
+}
+
+/// A plugin that logs through its own swift-log, routed by `AioRunLogBridge` (bootstrapped once
+/// per process, with the first context's sink).
+final class SwiftLogPlugin: AioRunPlugin {
+    let context: PluginContext
+    let logger: Logger
+
+    init(context: PluginContext) {
+        AioRunLogBridge.bootstrap(sink: context.log.sink, minimumLevel: context.log.minimumLevel.rawValue)
+        self.context = context
+        self.logger = Logger(label: "bridged")
+    }
+
+    func run() async throws {
+        logger.info("swift-log from \(context.name)")
+    }
 }

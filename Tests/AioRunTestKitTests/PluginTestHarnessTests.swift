@@ -80,6 +80,20 @@ final class PluginTestHarnessTests: XCTestCase {
         XCTAssertEqual(happenings.all, [])
     }
 
+    /// The bridge keeps the first sink it was given for the whole process; each harness still
+    /// captures its own plugin's swift-log records.
+    func testSwiftLogThroughTheBridgeReachesEachHarnessInTurn() async throws {
+        for name in ["first", "second", "third"] {
+            let harness = await PluginTestHarness(name: name) { SwiftLogPlugin(context: $0) }
+            try await harness.start()
+            let record = try await harness.waitForRecord(containing: "swift-log from \(name)", within: .seconds(5))
+            XCTAssertEqual(record.plugin, name)
+            XCTAssertEqual(record.label, "bridged")
+            XCTAssertEqual(harness.pluginRecords.map(\.message), ["swift-log from \(name)"], "\(harness.records)")
+            _ = await harness.shutdown()
+        }
+    }
+
     func testWaitForRecordGivesUpAfterItsTimeLimit() async throws {
         let harness = await PluginTestHarness { QuittingPlugin(context: $0) }
         do {
