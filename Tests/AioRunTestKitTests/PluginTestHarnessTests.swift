@@ -1,4 +1,3 @@
-import AioRunPluginAPI
 import AioRunTestKit
 import XCTest
 
