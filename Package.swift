@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// Every in-tree plugin is a dynamic library product `lib<name>.so` that links the shared
-/// `AioRunPluginAPI` from its own package (DESIGN §1), never a copy of it.
+/// `AioRunPluginAPI` from its own package, never a copy of it (README, "Writing a plugin",
+/// "Building").
 func plugin(_ product: String, target: String, path: String, logBridge: Bool = false) -> (Product, Target) {
     var dependencies: [Target.Dependency] = [.product(name: "AioRunPluginAPI", package: "AioRunPluginAPI")]
     if logBridge {
@@ -49,6 +50,9 @@ let package = Package(
     products: [
         .executable(name: "aiorun-host", targets: ["aiorun-host"]),
         .library(name: "AioRun", targets: ["AioRun"]),
+        // Runs a plugin in-process under a real lifecycle manager, for plugin authors' tests
+        // (see README, "Testing your plugin").
+        .library(name: "AioRunTestKit", targets: ["AioRunTestKit"]),
         .executable(name: "seed-example", targets: ["SeedExample"]),
         // The host's TOML reader, dlopened on `--config` only (see Sources/AioRunTOML).
         .library(name: "AioRunTOML", type: .dynamic, targets: ["AioRunTOML"]),
@@ -101,6 +105,24 @@ let package = Package(
         .testTarget(
             name: "AioRunTests",
             dependencies: ["AioRun"],
+            swiftSettings: swift6),
+        .target(
+            name: "AioRunTestKit",
+            dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "AioRunTestKitTests",
+            dependencies: [
+                "AioRunTestKit",
+                .product(name: "AioRunLogBridge", package: "AioRunPluginAPI"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6),
+        // The host's own types (argument parsing, config reader, ELF reader, log format); the
+        // ELF tests read the plugins this package builds.
+        .testTarget(
+            name: "AioRunHostTests",
+            dependencies: ["AioRunHost"],
             swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests",

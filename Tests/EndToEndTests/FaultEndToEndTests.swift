@@ -8,15 +8,13 @@ final class FaultEndToEndTests: XCTestCase {
         let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=job-throws"])
         let line = try host.waitForLine(containing: "boom in an executor job", within: .seconds(30))
         XCTAssertTrue(line.text.contains("[faulty]") && line.text.contains("task \"awaits failing job\" failed"), line.text)
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
     }
 
     func testThrowingShutdownCallbackIsLoggedAndTeardownGoesOn() throws {
         let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=callback-throws"])
         try host.waitForLine(containing: "ready:", within: .seconds(30))
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         let line = try XCTUnwrap(host.lines(containing: "boom in onShutdown").first, host.transcript)
         XCTAssertTrue(line.contains("[faulty]") && line.contains("onShutdown \"throwing callback\" failed"), line)
         XCTAssertLessThan(host.index(of: "stopped plugin faulty")!, host.index(of: "goodbye from hello")!)
@@ -27,8 +25,7 @@ final class FaultEndToEndTests: XCTestCase {
             "--stop-on-unhandled-errors", Products.plugin("faulty"), "--set", "faulty.mode=callback-throws",
         ])
         try host.waitForLine(containing: "ready:", within: .seconds(30))
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 1, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 1, within: .seconds(10))
     }
 
     func testHangingShutdownCallbackIsAbandonedAtTheTimeLimit() throws {
@@ -37,8 +34,7 @@ final class FaultEndToEndTests: XCTestCase {
             "--set", "faulty.mode=callback-hangs",
         ])
         try host.waitForLine(containing: "ready:", within: .seconds(30))
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 70, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 70, within: .seconds(10))
         let line = try XCTUnwrap(host.lines(containing: "expired during callbacks").first, host.transcript)
         XCTAssertTrue(line.contains("[faulty]") && line.contains("callback \"hanging callback\""), line)
         XCTAssertLessThan(host.index(of: "stopped plugin faulty")!, host.index(of: "goodbye from hello")!)
@@ -55,11 +51,8 @@ final class FaultEndToEndTests: XCTestCase {
         ])
         try host.waitForLine(containing: "ready:", within: .seconds(30))
         usleep(200_000)
-        let signalled = ContinuousClock.now
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 70, host.transcript)
-        XCTAssertLessThan(exit.at - signalled, .seconds(8), "two 1 s limits, not the 60 s sleeps")
+        let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(20))
+        XCTAssertLessThan(exit.afterSignal, .seconds(8), "two 1 s limits, not the 60 s sleeps")
         let faulty = try XCTUnwrap(host.lines(containing: "[faulty] time limit of 1.000s expired").first, host.transcript)
         XCTAssertTrue(faulty.contains("task \"blocker 0\""), faulty)
         XCTAssertNotNil(host.index(of: "stopped plugin hello"), host.transcript)
@@ -74,11 +67,8 @@ final class FaultEndToEndTests: XCTestCase {
         ])
         try host.waitForLine(containing: "ready:", within: .seconds(30))
         usleep(200_000)
-        let signalled = ContinuousClock.now
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 70, host.transcript)
-        XCTAssertLessThan(exit.at - signalled, .seconds(5), "the 1 s limit, not the 8 s handler")
+        let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(20))
+        XCTAssertLessThan(exit.afterSignal, .seconds(5), "the 1 s limit, not the 8 s handler")
     }
 
     /// After a plugin's requestShutdown, the first signal (systemd's stop, say) must not force
@@ -89,9 +79,7 @@ final class FaultEndToEndTests: XCTestCase {
             Products.plugin("faulty"), "--set", "faulty.mode=request-shutdown", "--set", "faulty.delay-ms=300",
         ])
         try host.waitForLine(containing: "shutdown requested: faulty asked to stop", within: .seconds(30))
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(20))
         XCTAssertTrue(host.output.contains { $0.text == "done!" }, host.transcript)
     }
 
@@ -103,10 +91,7 @@ final class FaultEndToEndTests: XCTestCase {
         usleep(200_000)
         host.send(SIGTERM)
         try host.waitForLine(containing: "shutdown started by SIGTERM", within: .seconds(5))
-        let second = ContinuousClock.now
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(10))
-        XCTAssertEqual(exit.code, 143, host.transcript)
-        XCTAssertLessThan(exit.at - second, .seconds(3))
+        let exit = try host.stop(with: SIGTERM, expecting: 143, within: .seconds(10))
+        XCTAssertLessThan(exit.afterSignal, .seconds(3))
     }
 }

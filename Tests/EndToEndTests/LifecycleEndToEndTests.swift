@@ -1,8 +1,9 @@
 import Foundation
 import XCTest
 
-/// The real host, real plugins, real signals: DESIGN §4 and §5 end to end. XCTest runs these one
-/// at a time; every wait is bounded generously for a loaded 2-core CI machine.
+/// The real host, real plugins, real signals: README "How shutdown proceeds" and "Exit codes" end
+/// to end. XCTest runs these one at a time; every wait is bounded generously for a loaded 2-core
+/// CI machine.
 final class LifecycleEndToEndTests: XCTestCase {
     let ready = "ready: "
 
@@ -20,8 +21,7 @@ final class LifecycleEndToEndTests: XCTestCase {
         let sinceStart = done.at - readyLine.at
         XCTAssertGreaterThan(sinceStart, .milliseconds(1900), "done! must wait for the full 2 s sleep")
         XCTAssertLessThan(sinceStart, .milliseconds(3500))
-        let exit = try host.waitForExit(within: .seconds(10))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        let exit = try host.expectExit(0, within: .seconds(10))
         XCTAssertLessThan(exit.at - done.at, .seconds(2))
         XCTAssertLessThan(host.index(of: "oh noes!")!, host.index(of: "done!")!)
         XCTAssertLessThan(host.index(of: "done!")!, host.index(of: "stopped plugin shield-demo")!)
@@ -35,9 +35,7 @@ final class LifecycleEndToEndTests: XCTestCase {
             "--set", "shield-demo.seconds=1", "--set", "ticker.interval-ms=100",
         ])
         try host.waitForLine(containing: "ready: 3 plugins running", within: .seconds(30))
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(20))
         let stopped = host.lines(containing: "stopped plugin").map { line in
             line.components(separatedBy: "stopped plugin ")[1].components(separatedBy: " ")[0]
         }
@@ -57,8 +55,7 @@ final class LifecycleEndToEndTests: XCTestCase {
         let started = try host.waitForLine(containing: "job 1 started", within: .seconds(30))
         host.send(SIGTERM)
         let finished = try host.waitForLine(containing: "job 1 finished", within: .seconds(10))
-        let exit = try host.waitForExit(within: .seconds(10))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        let exit = try host.expectExit(0, within: .seconds(10))
         XCTAssertGreaterThan(finished.at - started.at, .milliseconds(900))
         XCTAssertGreaterThanOrEqual(exit.at, finished.at)
         XCTAssertLessThan(host.index(of: "job 1 finished")!, host.index(of: "stopped plugin blocking")!)
@@ -73,11 +70,8 @@ final class LifecycleEndToEndTests: XCTestCase {
             "--set", "faulty.mode=ignore-cancel",
         ])
         try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(30))
-        let signalled = ContinuousClock.now
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(15))
-        XCTAssertEqual(exit.code, 70, host.transcript)
-        XCTAssertLessThan(exit.at - signalled, .seconds(5))
+        let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(15))
+        XCTAssertLessThan(exit.afterSignal, .seconds(5))
         let limit = try XCTUnwrap(host.lines(containing: "time limit of 0.500s expired").first, host.transcript)
         XCTAssertTrue(limit.contains("[faulty]") && limit.contains("task \"spin\""), limit)
         XCTAssertLessThan(host.index(of: "stopped plugin faulty")!, host.index(of: "goodbye from hello")!)
@@ -90,11 +84,8 @@ final class LifecycleEndToEndTests: XCTestCase {
         try host.waitForLine(containing: ready, within: .seconds(30))
         host.send(SIGINT)
         try host.waitForLine(containing: "oh noes!", within: .seconds(5))
-        let second = ContinuousClock.now
-        host.send(SIGINT)
-        let exit = try host.waitForExit(within: .seconds(5))
-        XCTAssertEqual(exit.code, 130, host.transcript)
-        XCTAssertLessThan(exit.at - second, .seconds(2))
+        let exit = try host.stop(with: SIGINT, expecting: 130, within: .seconds(5))
+        XCTAssertLessThan(exit.afterSignal, .seconds(2))
         XCTAssertTrue(host.transcript.contains("still running in shield-demo: shield \"sleep then print done!\""), host.transcript)
         XCTAssertFalse(host.output.contains { $0.text == "done!" }, "the shield must not have finished:\n\(host.transcript)")
     }
@@ -105,8 +96,7 @@ final class LifecycleEndToEndTests: XCTestCase {
             "--stop-on-unhandled-errors", Products.plugin("hello"), Products.plugin("faulty"),
             "--set", "faulty.mode=throw-run",
         ])
-        let exit = try host.waitForExit(within: .seconds(30))
-        XCTAssertEqual(exit.code, 1, host.transcript)
+        try host.expectExit(1, within: .seconds(30))
         let failure = try XCTUnwrap(host.lines(containing: "boom in run()").first, host.transcript)
         XCTAssertTrue(failure.contains("[faulty]") && failure.contains("task \"run()\" failed"), failure)
         XCTAssertLessThan(host.index(of: "stopped plugin faulty")!, host.index(of: "stopped plugin hello")!)
@@ -119,8 +109,7 @@ final class LifecycleEndToEndTests: XCTestCase {
         XCTAssertTrue(failure.text.contains("[faulty]") && failure.text.contains("doomed task"), failure.text)
         usleep(300_000)
         XCTAssertTrue(host.process.isRunning, "the host must keep running:\n\(host.transcript)")
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
     }
 
     /// `alias=<plugin>` loads one library twice as two instances with their own names and config.
@@ -133,8 +122,7 @@ final class LifecycleEndToEndTests: XCTestCase {
         let second = try host.waitForLine(containing: "hello from again", within: .seconds(5))
         XCTAssertTrue(first.text.contains("[hello]") && first.text.contains("greeting=hello"), first.text)
         XCTAssertTrue(second.text.contains("[again]") && second.text.contains("greeting=hi"), second.text)
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         XCTAssertLessThan(host.index(of: "goodbye from again")!, host.index(of: "goodbye from hello")!)
     }
 
@@ -144,15 +132,13 @@ final class LifecycleEndToEndTests: XCTestCase {
         let host = try ChildProcess.host([Products.plugin("ticker"), "--set", "ticker.interval-ms=100"])
         let tick = try host.waitForLine(containing: "tick 2", within: .seconds(30))
         XCTAssertTrue(tick.text.contains(" info [ticker] tick 2"), tick.text)
-        host.send(SIGINT)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGINT, expecting: 0, within: .seconds(10))
     }
 
     /// `requestShutdown` from a plugin stops the host cleanly, exit 0.
     func testRequestShutdownExitsZero() throws {
         let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=request-shutdown"])
-        let exit = try host.waitForExit(within: .seconds(30))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        try host.expectExit(0, within: .seconds(30))
         XCTAssertTrue(host.transcript.contains("faulty asked to stop"), host.transcript)
         XCTAssertNotNil(host.index(of: "goodbye from hello"))
     }
@@ -162,9 +148,7 @@ final class LifecycleEndToEndTests: XCTestCase {
     func testShieldStartedDuringTeardownIsWaitedFor() throws {
         let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=late-shield", "--set", "faulty.delay-ms=500"])
         try host.waitForLine(containing: ready, within: .seconds(30))
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(10))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         let done = try XCTUnwrap(host.index(of: "late shield done"), host.transcript)
         XCTAssertLessThan(done, host.index(of: "stopped plugin faulty")!)
     }
@@ -173,8 +157,7 @@ final class LifecycleEndToEndTests: XCTestCase {
     func testShieldErrorAfterCallerGoneIsLogged() throws {
         let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=shield-throws", "--set", "faulty.delay-ms=300"])
         try host.waitForLine(containing: ready, within: .seconds(30))
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         let line = try XCTUnwrap(host.lines(containing: "boom in a shield whose caller had gone").first, host.transcript)
         XCTAssertTrue(line.contains("[faulty]") && line.contains("shield \"failing shield\""), line)
     }

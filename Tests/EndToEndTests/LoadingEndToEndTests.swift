@@ -1,18 +1,14 @@
 import Foundation
 import XCTest
 
-/// DESIGN §3: every plugin is checked before anything runs. A rejected plugin gives one line with
-/// the path, the step and the reason, exit 65, and no plugin's run() is entered — even when the
-/// bad plugin is last on the line. Bad options exit 64.
+/// Every plugin is checked before anything runs (README, "Failure modes"). A rejected plugin gives
+/// one line with the path, the step and the reason, exit 65, and no plugin's run() is entered —
+/// even when the bad plugin is last on the line. Bad options exit 64.
 final class LoadingEndToEndTests: XCTestCase {
     var scratch: URL!
 
     override func setUpWithError() throws {
-        scratch = try Scratch.folder()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: scratch)
+        scratch = try Scratch.folder(for: self)
     }
 
     /// Runs `hello <bad>` and checks the rejection; returns the error line.
@@ -149,7 +145,7 @@ final class LoadingEndToEndTests: XCTestCase {
 
     func testInvalidPluginNameIsRejected() throws {
         let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty")], environment: ["AIORUN_FAULTY_NAME": "Bad Name"])
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
+        try host.expectExit(65, within: .seconds(30))
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
         XCTAssertTrue(message.contains("libfaulty.so: name: \"Bad Name\" is not a valid plugin name"), message)
     }
@@ -160,13 +156,12 @@ final class LoadingEndToEndTests: XCTestCase {
         let host = try ChildProcess.host([Products.plugin("hello")])
         let loaded = try host.waitForLine(containing: "loaded plugin hello from", within: .seconds(30))
         XCTAssertTrue(loaded.text.contains("(ABI 1, API 1.0.0)"), loaded.text)
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
     }
 
     func testThrowingInitializerIsRejected() throws {
         let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=init-throws"])
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
+        try host.expectExit(65, within: .seconds(30))
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
         XCTAssertTrue(message.contains("libfaulty.so: create: ") && message.contains("faulty refuses to start"), message)
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
@@ -187,7 +182,7 @@ final class LoadingEndToEndTests: XCTestCase {
         }
         func assertRefused(_ reason: String) throws {
             let host = try ChildProcess.host([library.path])
-            XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
+            try host.expectExit(65, within: .seconds(30))
             XCTAssertTrue(host.transcript.contains(": check file: \(reason)"), host.transcript)
             XCTAssertTrue(host.transcript.contains("--allow-insecure-plugins"), host.transcript)
             XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
@@ -204,8 +199,7 @@ final class LoadingEndToEndTests: XCTestCase {
         try permissions(file: 0o666, folder: 0o777, owner: geteuid())
         let host = try ChildProcess.host(["--allow-insecure-plugins", library.path])
         try host.waitForLine(containing: "hello from hello", within: .seconds(30))
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
     }
 
     /// A stray libAioRunPluginAPI.so found first through LD_LIBRARY_PATH is caught by the host's
@@ -222,10 +216,10 @@ final class LoadingEndToEndTests: XCTestCase {
         try stray.write(to: abiFile, atomically: true, encoding: .utf8)
         let build = try ChildProcess(
             URL(fileURLWithPath: "/usr/bin/env"), ["swift", "build", "--package-path", copy.path, "--product", "AioRunPluginAPI"])
-        XCTAssertEqual(try build.waitForExit(within: .seconds(1200)).code, 0, build.transcript)
+        try build.expectExit(0, within: .seconds(1200))
         let folder = copy.appendingPathComponent(".build/debug").resolvingSymlinksInPath().path
         let host = try ChildProcess.host([Products.plugin("hello")], environment: ["LD_LIBRARY_PATH": folder])
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
+        try host.expectExit(65, within: .seconds(30))
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
         XCTAssertTrue(message.contains("API self-check: the loaded libAioRunPluginAPI.so provides ABI 2, this host was built with ABI 1"), message)
         XCTAssertTrue(message.contains(folder), message)
@@ -236,8 +230,7 @@ final class LoadingEndToEndTests: XCTestCase {
         // Beside the host binary: the in-tree plugins are there.
         let host = try ChildProcess.host(["hello"], environment: ["AIORUN_PLUGIN_PATH": scratch.path])
         try host.waitForLine(containing: "hello from hello", within: .seconds(30))
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         // A bare name that exists nowhere names the search path.
         let missing = try ChildProcess.host(["nosuchplugin"], environment: ["AIORUN_PLUGIN_PATH": scratch.path])
         XCTAssertEqual(try missing.waitForExit(within: .seconds(30)).code, 65)

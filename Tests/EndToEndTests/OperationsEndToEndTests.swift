@@ -7,11 +7,7 @@ final class OperationsEndToEndTests: XCTestCase {
     var scratch: URL!
 
     override func setUpWithError() throws {
-        scratch = try Scratch.folder()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: scratch)
+        scratch = try Scratch.folder(for: self)
     }
 
     /// READY with STATUS once every plugin runs, WATCHDOG pings at half WATCHDOG_USEC, then
@@ -24,8 +20,7 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertTrue(notify.waitFor("READY=1", within: .seconds(30)), "\(notify.messages)\n\(host.transcript)")
         XCTAssertTrue(notify.waitFor("WATCHDOG=1", within: .seconds(5)))
         usleep(400_000)
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         XCTAssertTrue(notify.waitFor("STATUS=stopping plugin hello", within: .seconds(2)), "\(notify.messages)")
         let messages = notify.messages
         XCTAssertEqual(messages.first, "READY=1\nSTATUS=running 2 plugins")
@@ -43,8 +38,7 @@ final class OperationsEndToEndTests: XCTestCase {
         let notify = try NotifySocket(in: scratch, abstract: true)
         let host = try ChildProcess.host([Products.plugin("hello")], environment: ["NOTIFY_SOCKET": notify.address])
         XCTAssertTrue(notify.waitFor("READY=1", within: .seconds(30)), "\(notify.messages)\n\(host.transcript)")
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         XCTAssertTrue(notify.waitFor("STOPPING=1", within: .seconds(2)), "\(notify.messages)")
         XCTAssertFalse(notify.messages.contains("WATCHDOG=1"), "no watchdog without WATCHDOG_USEC")
     }
@@ -56,8 +50,7 @@ final class OperationsEndToEndTests: XCTestCase {
             "--log-format", "json", Products.plugin("hello"), Products.plugin("ticker"), "--set", "ticker.interval-ms=50",
         ])
         try host.waitForLine(containing: "tick 2", within: .seconds(30))
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         var plugins: Set<String> = []
         for line in host.output.map(\.text) {
             let object = try XCTUnwrap(
@@ -102,9 +95,7 @@ final class OperationsEndToEndTests: XCTestCase {
         let first = try host.waitForLine(containing: "hello from first", within: .seconds(5))
         XCTAssertTrue(first.text.contains("greeting=from the command line"), first.text)
         try host.waitForLine(containing: "hello from hello", within: .seconds(5))
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(15))
-        XCTAssertEqual(exit.code, 70, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 70, within: .seconds(15))
         XCTAssertNotNil(host.lines(containing: "[faulty] time limit of 0.300s expired").first, host.transcript)
         let stopped = host.lines(containing: "stopped plugin").map { $0.components(separatedBy: "stopped plugin ")[1].components(separatedBy: " ")[0] }
         XCTAssertEqual(stopped, ["hello", "faulty", "first"])
@@ -142,8 +133,7 @@ final class OperationsEndToEndTests: XCTestCase {
             let file = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/\(host.process.processIdentifier)/maps"))
             let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
             try file.close()
-            host.send(SIGTERM)
-            XCTAssertEqual(try host.waitForExit(within: .seconds(15)).code, 0, host.transcript)
+            try host.stop(with: SIGTERM, expecting: 0, within: .seconds(15))
             return maps
         }
         let plain = try mappedLibraries([Products.plugin("hello")])
@@ -172,7 +162,7 @@ final class OperationsEndToEndTests: XCTestCase {
         let host = install.appendingPathComponent("aiorun-host")
 
         let withConfig = try ChildProcess(host, ["--config", config.path])
-        XCTAssertEqual(try withConfig.waitForExit(within: .seconds(30)).code, 64, withConfig.transcript)
+        try withConfig.expectExit(64, within: .seconds(30))
         let error = withConfig.lines(containing: "cannot load the TOML reader")
         XCTAssertEqual(error.count, 1, withConfig.transcript)
         XCTAssertTrue(error.first?.contains("--config \(config.path): ") == true, withConfig.transcript)
@@ -181,14 +171,13 @@ final class OperationsEndToEndTests: XCTestCase {
 
         let plain = try ChildProcess(host, ["hello"])
         try plain.waitForLine(containing: "ready: 1 plugins running", within: .seconds(30))
-        plain.send(SIGTERM)
-        XCTAssertEqual(try plain.waitForExit(within: .seconds(15)).code, 0, plain.transcript)
+        try plain.stop(with: SIGTERM, expecting: 0, within: .seconds(15))
     }
 
     /// --check runs every loading step, prints one line per plugin and starts nothing.
     func testCheckStartsNothingAndReportsEachPlugin() throws {
         let host = try ChildProcess.host(["--check", Products.plugin("hello"), "again=hello", Products.plugin("ticker")])
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 0, host.transcript)
+        try host.expectExit(0, within: .seconds(30))
         let lines = host.lines(containing: "ok ")
         XCTAssertEqual(lines.count, 3, host.transcript)
         XCTAssertTrue(lines[0].hasPrefix("ok hello path=\(Products.plugin("hello"))"), lines[0])
@@ -200,20 +189,20 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertNil(host.index(of: "] hello from"), host.transcript)
 
         let bad = try ChildProcess.host(["--check", Products.plugin("hello"), scratch.appendingPathComponent("missing.so").path])
-        XCTAssertEqual(try bad.waitForExit(within: .seconds(30)).code, 65, bad.transcript)
+        try bad.expectExit(65, within: .seconds(30))
         XCTAssertTrue(bad.transcript.contains("missing.so: resolve:"), bad.transcript)
     }
 
     /// --inspect adds the exported entry and the libraries the plugin needs.
     func testInspectShowsEntryAndNeededLibraries() throws {
         let host = try ChildProcess.host(["--inspect", Products.plugin("ticker")])
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 0, host.transcript)
+        try host.expectExit(0, within: .seconds(30))
         XCTAssertNotNil(host.lines(containing: "ok ticker path=").first, host.transcript)
         let entry = try XCTUnwrap(host.lines(containing: "entry: aiorun_plugin_entry at 0x").first, host.transcript)
         XCTAssertFalse(entry.hasSuffix("0x0"), entry)
         let needs = try XCTUnwrap(host.lines(containing: "needs: ").first, host.transcript)
         XCTAssertTrue(needs.contains("libAioRunPluginAPI.so") && needs.contains("libswiftCore.so"), needs)
         let two = try ChildProcess.host(["--inspect", Products.plugin("ticker"), Products.plugin("hello")])
-        XCTAssertEqual(try two.waitForExit(within: .seconds(30)).code, 64, two.transcript)
+        try two.expectExit(64, within: .seconds(30))
     }
 }

@@ -63,9 +63,7 @@ final class ReliabilityEndToEndTests: XCTestCase {
             Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.init-delay-ms=1500",
         ])
         try host.waitForLine(containing: "faulty initializing", within: .seconds(30))
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(20))
         XCTAssertNotNil(host.index(of: "shutdown requested before any plugin started (SIGTERM); starting none"), host.transcript)
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
@@ -75,8 +73,7 @@ final class ReliabilityEndToEndTests: XCTestCase {
     /// acknowledged record is in the file, every line is complete, the numbers are consecutive
     /// from 1, and the host exits 0.
     func testJournalNeverLosesAnAcknowledgedRecord() throws {
-        let folder = try Scratch.folder()
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = try Scratch.folder(for: self)
         var generator = SystemRandomNumberGenerator()
         var totalAcks = 0
         for run in 0..<100 {

@@ -1,0 +1,123 @@
+import Logging
+import XCTest
+
+@testable import AioRunHost
+
+/// The command line's options become one configuration (README, "Command line"): defaults,
+/// ranges shared with the config file, plugin arguments and `--set`.
+final class CommandLineOptionsTests: XCTestCase {
+    func testDefaultsWhenOnlyAPluginIsGiven() throws {
+        var options = CommandLineOptions()
+        options.plugins = ["hello"]
+        let configuration = try options.makeConfiguration()
+        XCTAssertEqual(configuration.plugins, [PluginArgument(alias: nil, target: "hello")])
+        XCTAssertEqual(configuration.taskShutdownTimeout, .seconds(60))
+        XCTAssertEqual(configuration.logLevel, .info)
+        XCTAssertEqual(configuration.logFormat, .text)
+        XCTAssertFalse(configuration.stopOnUnhandledErrors)
+        XCTAssertEqual(configuration.mode, .run)
+        XCTAssertFalse(configuration.preflight)
+        XCTAssertTrue(configuration.settings.isEmpty)
+    }
+
+    func testValuesInRangeAreTaken() throws {
+        var options = CommandLineOptions()
+        options.plugins = ["hello"]
+        options.taskShutdownTimeout = 0.25
+        options.executorWorkers = 1024
+        options.logLevel = "trace"
+        options.logFormat = "json"
+        options.loadTimeout = 3
+        options.check = true
+        let configuration = try options.makeConfiguration()
+        XCTAssertEqual(configuration.taskShutdownTimeout, .milliseconds(250))
+        XCTAssertEqual(configuration.executorWorkers, 1024)
+        XCTAssertEqual(configuration.logLevel, .trace)
+        XCTAssertEqual(configuration.logFormat, .json)
+        XCTAssertEqual(configuration.loadTimeout, .seconds(3))
+        XCTAssertEqual(configuration.mode, .check)
+        XCTAssertTrue(configuration.preflight, "--check implies --preflight")
+    }
+
+    func testValuesOutOfRangeNameTheOptionAndWhatItAccepts() {
+        let cases: [(String, (inout CommandLineOptions) -> Void)] = [
+            ("--executor-workers 0: expected an integer from 1 to 1024", { $0.executorWorkers = 0 }),
+            ("--executor-workers 1025: expected an integer from 1 to 1024", { $0.executorWorkers = 1025 }),
+            (
+                "--task-shutdown-timeout -1.0: expected a number of seconds from 0 to one year",
+                { $0.taskShutdownTimeout = -1 }
+            ),
+            (
+                "--task-shutdown-timeout nan: expected a number of seconds from 0 to one year",
+                { $0.taskShutdownTimeout = .nan }
+            ),
+            ("--load-timeout 0.0: expected a number of seconds above 0, up to one year", { $0.loadTimeout = 0 }),
+            (
+                "--log-level loud: expected one of trace, debug, info, notice, warning, error, critical",
+                {
+                    $0.logLevel = "loud"
+                }
+            ),
+            ("--log-format xml: expected text or json", { $0.logFormat = "xml" }),
+        ]
+        for (expected, change) in cases {
+            var options = CommandLineOptions()
+            options.plugins = ["hello"]
+            change(&options)
+            XCTAssertEqual(usageError { try options.makeConfiguration() }, expected)
+        }
+    }
+
+    func testNoPluginAndInspectWithTwoPluginsAreUsageErrors() {
+        XCTAssertEqual(
+            usageError { try CommandLineOptions().makeConfiguration() },
+            "no plugin given; usage: aiorun-host [options] <plugin>... (or --config FILE)"
+        )
+        var options = CommandLineOptions()
+        options.plugins = ["hello", "ticker"]
+        options.inspect = true
+        XCTAssertEqual(usageError { try options.makeConfiguration() }, "--inspect takes exactly one plugin, got 2")
+    }
+
+    func testSetGivesEachPluginItsKeysAndTheLastValueWins() throws {
+        var options = CommandLineOptions()
+        options.plugins = ["hello"]
+        options.settings = ["hello.greeting=hi", "hello.url=http://x/?a=b", "hello.greeting=bye", "other.key="]
+        let configuration = try options.makeConfiguration()
+        XCTAssertEqual(configuration.settings["hello"], ["greeting": "bye", "url": "http://x/?a=b"])
+        XCTAssertEqual(configuration.settings["other"], ["key": ""])
+    }
+
+    func testMalformedSetIsAUsageErrorNamingWhatIsWrong() {
+        let cases = [
+            "hello.greeting": "--set hello.greeting: expected NAME.KEY=VALUE (no \"=\")",
+            "greeting=hi": "--set greeting=hi: expected NAME.KEY=VALUE (no plugin name before \".\")",
+            "hello.=hi": "--set hello.=hi: empty KEY",
+            "Hello.key=1": "--set Hello.key=1: \"Hello\" \(PluginName.rule)",
+        ]
+        for (setting, expected) in cases {
+            var options = CommandLineOptions()
+            options.plugins = ["hello"]
+            options.settings = [setting]
+            XCTAssertEqual(usageError { try options.makeConfiguration() }, expected, setting)
+        }
+    }
+}
+
+/// Runs `body` and returns the message of the `HostUsageError` it throws, or nil (failing the
+/// test) if it throws nothing or something else.
+func usageError<T>(
+    file: StaticString = #filePath,
+    line: UInt = #line,
+    _ body: () throws -> T
+) -> String? {
+    do {
+        _ = try body()
+        XCTFail("expected a usage error", file: file, line: line)
+    } catch let error as HostUsageError {
+        return error.description
+    } catch {
+        XCTFail("expected a usage error, got \(error)", file: file, line: line)
+    }
+    return nil
+}
