@@ -9,7 +9,7 @@ final class CommandLineOptionsTests: XCTestCase {
     func testDefaultsWhenOnlyAPluginIsGiven() throws {
         var options = CommandLineOptions()
         options.plugins = ["hello"]
-        let configuration = try options.makeConfiguration()
+        let configuration = try HostConfiguration(options)
         XCTAssertEqual(configuration.plugins, [PluginArgument(alias: nil, target: "hello")])
         XCTAssertEqual(configuration.taskShutdownTimeout, .seconds(60))
         XCTAssertEqual(configuration.logLevel, .info)
@@ -29,7 +29,7 @@ final class CommandLineOptionsTests: XCTestCase {
         options.logFormat = "json"
         options.loadTimeout = 3
         options.check = true
-        let configuration = try options.makeConfiguration()
+        let configuration = try HostConfiguration(options)
         XCTAssertEqual(configuration.taskShutdownTimeout, .milliseconds(250))
         XCTAssertEqual(configuration.executorWorkers, 1024)
         XCTAssertEqual(configuration.logLevel, .trace)
@@ -64,26 +64,26 @@ final class CommandLineOptionsTests: XCTestCase {
             var options = CommandLineOptions()
             options.plugins = ["hello"]
             change(&options)
-            XCTAssertEqual(usageError { try options.makeConfiguration() }, expected)
+            XCTAssertEqual(usageError { try HostConfiguration(options) }, expected)
         }
     }
 
     func testNoPluginAndInspectWithTwoPluginsAreUsageErrors() {
         XCTAssertEqual(
-            usageError { try CommandLineOptions().makeConfiguration() },
+            usageError { try HostConfiguration(CommandLineOptions()) },
             "no plugin given; usage: aiorun-host [options] <plugin>... (or --config FILE)"
         )
         var options = CommandLineOptions()
         options.plugins = ["hello", "ticker"]
         options.inspect = true
-        XCTAssertEqual(usageError { try options.makeConfiguration() }, "--inspect takes exactly one plugin, got 2")
+        XCTAssertEqual(usageError { try HostConfiguration(options) }, "--inspect takes exactly one plugin, got 2")
     }
 
     func testSetGivesEachPluginItsKeysAndTheLastValueWins() throws {
         var options = CommandLineOptions()
         options.plugins = ["hello"]
         options.settings = ["hello.greeting=hi", "hello.url=http://x/?a=b", "hello.greeting=bye", "other.key="]
-        let configuration = try options.makeConfiguration()
+        let configuration = try HostConfiguration(options)
         XCTAssertEqual(configuration.settings["hello"], ["greeting": "bye", "url": "http://x/?a=b"])
         XCTAssertEqual(configuration.settings["other"], ["key": ""])
     }
@@ -99,13 +99,13 @@ final class CommandLineOptionsTests: XCTestCase {
             var options = CommandLineOptions()
             options.plugins = ["hello"]
             options.settings = [setting]
-            XCTAssertEqual(usageError { try options.makeConfiguration() }, expected, setting)
+            XCTAssertEqual(usageError { try HostConfiguration(options) }, expected, setting)
         }
     }
 }
 
-/// Runs `body` and returns the message of the `HostUsageError` it throws, or nil (failing the
-/// test) if it throws nothing or something else.
+/// Runs `body` and returns the message of the usage error (a `HostError` with exit code 64) it
+/// throws, or nil (failing the test) if it throws nothing or something else.
 func usageError<T>(
     file: StaticString = #filePath,
     line: UInt = #line,
@@ -114,6 +114,8 @@ func usageError<T>(
     do {
         _ = try body()
         XCTFail("expected a usage error", file: file, line: line)
+    } catch let error as HostError where error.exitCode == 64 {
+        return error.description
     } catch let error as HostUsageError {
         return error.description
     } catch {
