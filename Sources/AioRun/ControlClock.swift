@@ -25,7 +25,8 @@ public enum ControlClock {
         }
         // Whole nanoseconds, saturating (time limits go up to a year; 292 years fit).
         let (seconds, attoseconds) = remaining.components
-        let nanoseconds = seconds < Int64.max / 1_000_000_000 ? seconds * 1_000_000_000 + attoseconds / 1_000_000_000 : Int64.max
+        let nanoseconds =
+            seconds < Int64.max / 1_000_000_000 ? seconds * 1_000_000_000 + attoseconds / 1_000_000_000 : Int64.max
         let item = DispatchWorkItem { handoff.deliver(.success(())) }
         // `asyncAfter` allows dispatch a leeway of a tenth of the interval; measured here it fires
         // at the deadline (a 5 s teardown limit ended at 5.001 s, 1 s ones at 1.000–1.004 s).
@@ -42,28 +43,4 @@ public enum ControlClock {
     public static func sleep(for duration: Duration) async throws {
         try await sleep(until: .now + duration)
     }
-}
-
-/// Runs `body` in its own task and waits for it at most until `deadline`.
-///
-/// Both the body's task and the waiter run on the ``ControlExecutor``, and the timer is a
-/// ``ControlClock`` one, so the limit holds even when plugin code keeps every thread of the
-/// cooperative pool busy; `body` must hand plugin code to other tasks. Returns `true` if the body
-/// finished in time. On expiry the body's task is left running (the caller cancels or abandons
-/// what it was waiting for; structured concurrency could not abandon it).
-func runWithin(
-    deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void
-) async -> Bool {
-    let gate = Handoff<Bool>()
-    Task(executorPreference: ControlExecutor.shared) {
-        await body()
-        gate.deliver(.success(true))
-    }
-    let timer = Task(executorPreference: ControlExecutor.shared) {
-        try? await ControlClock.sleep(until: deadline)
-        gate.deliver(.success(false))
-    }
-    let finished = (try? await gate.wait()) ?? false
-    timer.cancel()
-    return finished
 }

@@ -1,4 +1,7 @@
-/// The host's exit codes (DESIGN §5). `run {}` programs use the same meanings.
+/// The host's exit codes (README, "Exit codes"). `run {}` programs use the same meanings.
+///
+/// Every verdict the runtime reaches is decided here, by the constants and functions below, and
+/// every exit goes through ``terminateProcess(_:)``.
 public enum AioRunExitCode {
     /// Clean shutdown: signal or request, everything stopped in time.
     public static let clean: Int32 = 0
@@ -13,4 +16,19 @@ public enum AioRunExitCode {
 
     /// A second signal `signal` forced an immediate exit: 128 + signal.
     public static func forced(by signal: Int32) -> Int32 { 128 + signal }
+
+    /// The code a finished shutdown earns: ``unhandledError`` when an unhandled error stopped the
+    /// host under `--stop-on-unhandled-errors` (it takes precedence: the failure is the cause),
+    /// else ``abandoned`` when any unit's time limit expired, else ``clean``.
+    public static func afterShutdown(stoppedForUnhandledError: Bool, abandonedAny: Bool) -> Int32 {
+        if stoppedForUnhandledError { return unhandledError }
+        if abandonedAny { return abandoned }
+        return clean
+    }
+
+    /// The code when plugin code called `exit(status)` while plugins ran: teardown is skipped, so
+    /// `exit(0)` becomes ``abandoned`` (no clean shutdown took place); any other status is kept.
+    public static func afterPluginExit(status: Int32) -> Int32 {
+        status == 0 ? abandoned : status
+    }
 }

@@ -24,7 +24,7 @@ public func run(
     StandardOutput.makeLineBuffered()
     await exitAfter {
         let manager = await LifecycleManager(options: options, logger: logger)
-        let unit = manager.addUnit(name: "main", config: PluginConfig())
-        return await manager.run([(unit, main)]).exitCode
+        let unit = manager.addUnit(name: "main", config: PluginConfig(), main: main)
+        return await manager.run([unit]).exitCode
     }
 }

@@ -11,16 +11,26 @@ public struct ManagedUnit: Sendable {
     /// The unit's context, to pass to the plugin's factory.
     public let context: PluginContext
     let scope: UnitScope
+    /// What the unit runs once started: a plugin instance's `run()` or the `run {}` program.
+    /// Bound by ``LifecycleManager/addUnit(name:config:executorWorkers:shutdownTimeout:make:)``
+    /// and ``LifecycleManager/addUnit(name:config:executorWorkers:shutdownTimeout:main:)``; `nil`
+    /// on the old path, where the caller passes it to `LifecycleManager.run(_:)` instead.
+    var main: (@Sendable () async throws -> Void)?
 }
 
 /// The one lifecycle manager of a process: it starts every unit in load order, waits for the
 /// first shutdown trigger, then tears the units down one by one in reverse load order.
+///
+/// The sequence itself reads top to bottom in ``startAndShutDown(_:)`` (Shutdown.swift); its
+/// bookkeeping is in ShutdownBookkeeping.swift, the signal responses in SignalResponses.swift.
 public final class LifecycleManager: Sendable {
     let options: LifecycleOptions
     let logger: Logger
     let latch = TriggerLatch()
     let units = LockedValue<[UnitScope]>([])
-    private let sawUnhandledError = Atomic<Bool>(false)
+    /// Set when an unhandled error was reported (it decides the exit code with
+    /// `--stop-on-unhandled-errors`).
+    let sawUnhandledError = Atomic<Bool>(false)
     /// How far teardown has gone, for the SIGUSR1 status report.
     let progress = LockedValue(ShutdownProgress())
     /// Set when `run` has returned: the periodic signal check stops.
@@ -50,7 +60,10 @@ public final class LifecycleManager: Sendable {
     /// The shutdown trigger, if one has fired already (for example while plugins load).
     public var shutdownRequested: ShutdownTrigger? { latch.fired }
 
-    /// Registers a unit (a plugin instance, or the `run {}` program) in load order.
+    /// Registers a unit (a plugin instance, or the `run {}` program) in load order, without its
+    /// main: the old path, where the caller creates the plugin itself with `PluginContext.current`
+    /// bound and passes its main to `run(_:)`. Prefer
+    /// ``addUnit(name:config:executorWorkers:shutdownTimeout:make:)``.
     ///
     /// - Parameters:
     ///   - name: the unit's name, used in every log line and report.
@@ -85,74 +98,69 @@ public final class LifecycleManager: Sendable {
         return ManagedUnit(context: context, scope: scope)
     }
 
+    /// Registers a plugin instance in load order: creates its context, then the plugin with
+    /// `make` while that context is `PluginContext.current`, and binds the plugin's `run()` as the
+    /// unit's main. Errors from `make` are rethrown; nothing of the unit has started then.
+    ///
+    /// - Parameters:
+    ///   - name: the unit's name, used in every log line and report.
+    ///   - config: its string config.
+    ///   - executorWorkers: its pool size, or `nil` for the manager's default.
+    ///   - shutdownTimeout: its time limit, or `nil` for the manager's default.
+    ///   - make: creates the plugin from its context (a descriptor's `make`).
+    public func addUnit(
+        name: String, config: PluginConfig, executorWorkers: Int? = nil, shutdownTimeout: Duration? = nil,
+        make: (PluginContext) throws -> any AioRunPlugin
+    ) rethrows -> ManagedUnit {
+        var unit = addUnit(
+            name: name, config: config, executorWorkers: executorWorkers, shutdownTimeout: shutdownTimeout)
+        let context = unit.context
+        let plugin = try PluginContext.$current.withValue(context) { try make(context) }
+        unit.main = { try await plugin.run() }
+        return unit
+    }
+
+    /// Registers a unit that runs `main` (the `run {}` program) in load order.
+    ///
+    /// - Parameters:
+    ///   - name: the unit's name, used in every log line and report.
+    ///   - config: its string config.
+    ///   - executorWorkers: its pool size, or `nil` for the manager's default.
+    ///   - shutdownTimeout: its time limit, or `nil` for the manager's default.
+    ///   - main: what the unit runs; it sees the unit's context as `PluginContext.current`.
+    public func addUnit(
+        name: String, config: PluginConfig, executorWorkers: Int? = nil, shutdownTimeout: Duration? = nil,
+        main: @escaping @Sendable () async throws -> Void
+    ) -> ManagedUnit {
+        var unit = addUnit(
+            name: name, config: config, executorWorkers: executorWorkers, shutdownTimeout: shutdownTimeout)
+        unit.main = main
+        return unit
+    }
+
     /// Starts each unit's main in load order, all concurrently, logs `ready: N plugins running`,
-    /// waits for the first shutdown trigger, and tears the units down in reverse load order.
-    /// Returns the report; its `exitCode` is the process's exit code.
-    public func run(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
+    /// waits for the first shutdown trigger, and tears the units down in reverse load order (see
+    /// README, "How shutdown proceeds"). Returns the report; its `exitCode` is the process's exit
+    /// code.
+    public func run(_ units: [ManagedUnit]) async -> ShutdownReport {
         // The manager's own control flow runs on its dedicated thread (see ControlExecutor).
         await withTaskExecutorPreference(ControlExecutor.shared) {
-            await runOnControlThread(mains)
+            await startAndShutDown(units)
         }
     }
 
-    private func runOnControlThread(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
-        if let early = latch.fired {
-            logger.warning("shutdown requested before any plugin started (\(early)); starting none")
-        } else {
-            for (unit, main) in mains {
-                unit.scope.spawn(label: "run()", fromControlThread: true, operation: main)
-            }
-            logger.notice("ready: \(mains.count) plugins running")
-            options.observer.ready(mains.count)
-        }
-        let heartbeat = startHeartbeat()
-        defer { heartbeat?.cancel() }
-        let trigger = await latch.wait()
-        let started = ContinuousClock.now
-        // Before teardown relies on them: a second SIGINT/SIGTERM must still force the exit.
-        checkSignalDispositions()
-        let loadOrder = units.withLock { $0 }
-        progress.withLock { $0.shutdownStarted = (started, "\(trigger)") }
-        logger.notice("shutdown started by \(trigger): stopping \(loadOrder.count) plugins in reverse load order")
-        options.observer.shutdownStarted(trigger)
-        var reports: [UnitTeardownReport] = []
-        for unit in loadOrder.reversed() {
-            progress.withLock { $0.stopping = unit.name }
-            options.observer.teardownStarted(unit.name, unit.shutdownTimeout)
-            let report = await tearDown(unit)
-            progress.withLock { _ = $0.stopped.insert(unit.name) }
-            options.observer.teardownFinished(report)
-            reports.append(report)
-        }
-        progress.withLock { $0.stopping = nil }
-        let report = ShutdownReport(
-            trigger: trigger, units: reports, exitCode: exitCode(for: reports), total: .now - started)
-        logger.notice("\(report.summary)")
-        finished.store(true, ordering: .relaxed)
-        return report
+    /// The old path: `run(_:)` with each unit's main passed beside it, for units added
+    /// with ``addUnit(name:config:executorWorkers:shutdownTimeout:)``.
+    public func run(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
+        await run(mains.map { unit, main in
+            var unit = unit
+            unit.main = main
+            return unit
+        })
     }
 
-    /// The observer's heartbeat, on the control thread: it stops beating if that thread stalls.
-    private func startHeartbeat() -> Task<Void, Never>? {
-        guard let heartbeat = options.observer.heartbeat else { return nil }
-        return Task(executorPreference: ControlExecutor.shared) {
-            while !Task.isCancelled {
-                heartbeat.beat()
-                try? await ControlClock.sleep(for: heartbeat.interval)
-            }
-        }
-    }
-
-    private func exitCode(for reports: [UnitTeardownReport]) -> Int32 {
-        if options.stopOnUnhandledErrors && sawUnhandledError.load(ordering: .relaxed) {
-            return AioRunExitCode.unhandledError
-        }
-        if reports.contains(where: { $0.expiredIn != nil }) {
-            return AioRunExitCode.abandoned
-        }
-        return AioRunExitCode.clean
-    }
-
+    /// Logs an error no caller will see and, with `--stop-on-unhandled-errors`, fires the
+    /// shutdown trigger.
     private func reportUnhandled(plugin: String, what: String, error: any Error) {
         logger.error("\(what) failed: \(error)", metadata: ["plugin": "\(plugin)"])
         guard options.stopOnUnhandledErrors else { return }
@@ -160,20 +168,6 @@ public final class LifecycleManager: Sendable {
         if latch.fire(.unhandledError(plugin: plugin, what: what)) {
             logger.error("stopping because of --stop-on-unhandled-errors", metadata: ["plugin": "\(plugin)"])
         }
-    }
-
-    /// A second signal: say what is still running, then exit at once with 128 + signal.
-    private func escalate(signal name: String, number: Int32) {
-        // First, so that a plugin's raise() that sent this signal is named.
-        checkSignalDispositions()
-        let code = AioRunExitCode.forced(by: number)
-        var lines = ["second signal \(name) during shutdown: exiting now with \(code)"]
-        for unit in units.withLock({ $0 }) {
-            let running = unit.stillRunningSummary()
-            if running.count > 0 { lines.append("  still running in \(unit.name): \(running)") }
-        }
-        logger.critical("\(lines.joined(separator: "\n"))")
-        terminateProcess(code)
     }
 
     /// The sink behind each context's `log`: attributes a record to the unit whose task is
@@ -189,24 +183,6 @@ public final class LifecycleManager: Sendable {
             merged["plugin"] = .string(plugin)
             merged["logger"] = .string(label)
             logger.log(level: Logger.Level(pluginRank: level), "\(message)", metadata: merged)
-        }
-    }
-}
-
-extension Logger.Level {
-    init(pluginRank: Int) {
-        self = Logger.Level.allCases.first { $0.pluginLevel.rawValue == pluginRank } ?? .info
-    }
-
-    var pluginLevel: PluginLogLevel {
-        switch self {
-        case .trace: return .trace
-        case .debug: return .debug
-        case .info: return .info
-        case .notice: return .notice
-        case .warning: return .warning
-        case .error: return .error
-        case .critical: return .critical
         }
     }
 }

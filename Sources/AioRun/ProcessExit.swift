@@ -12,11 +12,12 @@ public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
         terminateProcess(await body())
     }
     // Not reached: the closure above exits on the control thread.
-    _exit(code)
+    terminateProcess(code)
 }
 
-/// Ends the process now with `code`. Every exit the runtime decides on goes through here (see
-/// README, "Exit codes"), and no stream can stop it (README, "Failure modes"):
+/// Ends the process now with `code`. Every exit the runtime decides on goes through here, the one
+/// `_exit` call of the AioRun module (see README, "Exit codes"), and no stream can stop it
+/// (README, "Failure modes"):
 ///
 /// 1. C stdio is flushed (`stdout` first, then every stream) on a helper thread, because a
 ///    plugin's `print` blocked on a stalled reader holds the `stdout` lock;

@@ -1,6 +1,6 @@
 /// How one unit's teardown went: the time of each phase and what was abandoned.
 public struct UnitTeardownReport: Sendable {
-    /// The teardown phases of DESIGN §4, in order.
+    /// The teardown phases of README "How shutdown proceeds", in order.
     public enum Phase: String, Sendable, CaseIterable {
         /// Phase 1: `onShutdown` callbacks.
         case callbacks
@@ -43,7 +43,8 @@ public struct ShutdownReport: Sendable {
     public let trigger: ShutdownTrigger?
     /// One report per unit, in teardown (reverse load) order.
     public let units: [UnitTeardownReport]
-    /// The process exit code this shutdown earns (DESIGN §5).
+    /// The process exit code this shutdown earns (README, "Exit codes"; see
+    /// ``AioRunExitCode/afterShutdown(stoppedForUnhandledError:abandonedAny:)``).
     public let exitCode: Int32
     /// The time from the trigger to the end of the last teardown.
     public let total: Duration

@@ -4,18 +4,9 @@ import Logging
 import Glibc
 #endif
 
-/// How far the manager's teardown has gone, for the SIGUSR1 status report.
-struct ShutdownProgress: Sendable {
-    /// When shutdown started, and its trigger.
-    var shutdownStarted: (at: ContinuousClock.Instant, trigger: String)?
-    /// The unit being torn down now.
-    var stopping: String?
-    /// The units already torn down.
-    var stopped: Set<String> = []
-}
-
-/// What the manager does with the signals it owns besides SIGINT/SIGTERM, and its checks that
-/// they stay its own (see README, Failure modes, Signals).
+/// What the manager does with the signals it owns besides the first SIGINT/SIGTERM (a second one
+/// escalates; SIGUSR1 reports status; SIGHUP and SIGUSR2 are ignored), and its checks that they
+/// stay its own (see README, Failure modes, Signals).
 extension LifecycleManager {
     /// How often the control thread checks the owned signals' dispositions.
     static let signalSweepInterval = Duration.milliseconds(250)
@@ -65,6 +56,21 @@ extension LifecycleManager {
                 try? await ControlClock.sleep(for: Self.signalSweepInterval)
             }
         }
+    }
+
+    /// A second SIGINT/SIGTERM: say what is still running, then exit at once with 128 + signal
+    /// (README, "How shutdown proceeds").
+    func escalate(signal name: String, number: Int32) {
+        // First, so that a plugin's raise() that sent this signal is named.
+        checkSignalDispositions()
+        let code = AioRunExitCode.forced(by: number)
+        var lines = ["second signal \(name) during shutdown: exiting now with \(code)"]
+        for unit in units.withLock({ $0 }) {
+            let running = unit.stillRunningSummary()
+            if running.count > 0 { lines.append("  still running in \(unit.name): \(running)") }
+        }
+        logger.critical("\(lines.joined(separator: "\n"))")
+        terminateProcess(code)
     }
 
     /// SIGHUP, SIGUSR1 or SIGUSR2, on the control thread.

@@ -41,7 +41,8 @@ final class UnitScope: LifecycleScope {
 
     /// The unit's name (plugin name or alias).
     let name: String
-    /// The unit's executor pool.
+    /// The unit's executor pool. The manager does not reach into it: it calls the phases below
+    /// and ``abandon()``.
     let pool: ExecutorPool
     /// This unit's time limit for teardown phases 1–4.
     let shutdownTimeout: Duration
@@ -247,7 +248,7 @@ final class UnitScope: LifecycleScope {
         waiters.forEach { $0.resume() }
     }
 
-    // MARK: - Teardown phases (DESIGN §4), called by the manager in order
+    // MARK: - Teardown phases (README, "How shutdown proceeds"), called by the manager in order
 
     /// Phase 1: runs the `onShutdown` callbacks in registration order, one at a time, while the
     /// unit's work still runs. A callback registered meanwhile runs too. Errors are reported.
@@ -292,6 +293,12 @@ final class UnitScope: LifecycleScope {
         tasks.forEach { $0.cancel() }
     }
 
+    /// Phase 2 as the teardown runs it: ``cancelTasks()`` on a thread of its own, because
+    /// cancellation handlers are plugin code and run on the cancelling thread (see ``OwnThread``).
+    func cancelTasksOnOwnThread() async {
+        await OwnThread.run("aiorun-cancel") { self.cancelTasks() }
+    }
+
     /// Phase 3: waits until no tracked task and no shield is left, including shields started
     /// during this teardown.
     func waitForTasksAndShields() async {
@@ -308,6 +315,14 @@ final class UnitScope: LifecycleScope {
     /// Phase 4: drains the executor pool and joins its threads.
     func drainExecutor() async {
         await pool.drain()
+    }
+
+    /// After the time limit expired: cancels the unit's tasks on a thread of its own without
+    /// waiting for their handlers, and abandons its executor pool (queued jobs are refused, running
+    /// ones are left to their threads). See README, "How shutdown proceeds".
+    func abandon() {
+        OwnThread.start("aiorun-cancel") { self.cancelTasks() }
+        pool.abandon()
     }
 
     /// Marks the unit stopped: later `spawn` calls are refused with a warning.
