@@ -149,8 +149,10 @@ public final class LifecycleManager: Sendable {
         }
     }
 
-    /// The old path: `run(_:)` with each unit's main passed beside it, for units added
-    /// with ``addUnit(name:config:executorWorkers:shutdownTimeout:)``.
+    /// `run(_:)` with each unit's main passed beside it, for units added with
+    /// ``addUnit(name:config:executorWorkers:shutdownTimeout:)``: for callers that need a unit's
+    /// context before its plugin exists (the test kit routes captured logs by it). The host uses
+    /// ``addUnit(name:config:executorWorkers:shutdownTimeout:make:)``.
     public func run(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
         await run(mains.map { unit, main in
             var unit = unit

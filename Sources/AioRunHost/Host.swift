@@ -39,6 +39,6 @@ public enum Host {
             return AioRunExitCode.clean
         }
         PluginExitGuard.enter(.running)
-        return await manager.run(plugins.mains).exitCode
+        return await manager.run(plugins.units).exitCode
     }
 }

@@ -4,14 +4,14 @@ import Logging
 
 extension Host {
     /// Creates the loaded plugins in load order, each with its config (the config file's values,
-    /// overridden by `--set`), and returns each one's unit and `run()`. Stops creating once a
+    /// overridden by `--set`), and returns their units, each owning its plugin's `run()`. Stops creating once a
     /// shutdown was requested meanwhile (README, "How shutdown proceeds"); records each step in
     /// `progress`.
     static func create(
         _ loaded: [LoadedPlugin], settings: [String: [String: String]], manager: LifecycleManager,
         logger: Logger, progress: LoadProgress
-    ) throws(PluginLoadError) -> [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] {
-        var mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] = []
+    ) throws(PluginLoadError) -> [ManagedUnit] {
+        var units: [ManagedUnit] = []
         for plugin in loaded {
             if let trigger = manager.shutdownRequested {
                 logger.warning(
@@ -20,17 +20,16 @@ extension Host {
             }
             progress.begin("create", of: plugin.path, name: plugin.name)
             let values = plugin.argument.config.merging(settings[plugin.name] ?? [:]) { _, cli in cli }
-            let unit = manager.addUnit(
-                name: plugin.name, config: PluginConfig(values),
-                executorWorkers: plugin.argument.executorWorkers, shutdownTimeout: plugin.argument.taskShutdownTimeout)
             do {
-                let instance = try PluginContext.$current.withValue(unit.context) {
-                    try plugin.descriptor.make(unit.context)
-                }
+                let unit = try manager.addUnit(
+                    name: plugin.name, config: PluginConfig(values),
+                    executorWorkers: plugin.argument.executorWorkers,
+                    shutdownTimeout: plugin.argument.taskShutdownTimeout,
+                    make: plugin.descriptor.make)
                 // A disposition its initializer changed behind the signal guard's back is this
                 // plugin's doing (README, Failure modes, Signals).
                 manager.checkSignalDispositions(blame: plugin.name)
-                mains.append((unit, { try await instance.run() }))
+                units.append(unit)
                 let (abi, api) = (plugin.descriptor.abi, plugin.descriptor.apiVersion)
                 logger.info("loaded plugin \(plugin.name) from \(plugin.path) (ABI \(abi), API \(api))")
             } catch {
@@ -38,6 +37,6 @@ extension Host {
                     path: plugin.path, step: .create, reason: "the plugin's initializer threw: \(error)")
             }
         }
-        return mains
+        return units
     }
 }

@@ -73,7 +73,7 @@ enum PluginExitGuard {
             // Through the bounded exit path, so that the queued log line is written first.
             terminateProcess(AioRunExitCode.pluginRejected)
         case .running:
-            let code = status == 0 ? AioRunExitCode.abandoned : status
+            let code = AioRunExitCode.afterPluginExit(status: status)
             let caller = PluginContext.current.map { "plugin \($0.name)" } ?? "plugin code"
             let because = status == 0 ? ", not 0: no clean shutdown took place" : ""
             logger?.critical(

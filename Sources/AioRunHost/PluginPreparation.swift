@@ -7,7 +7,7 @@ struct PreparedPlugins: Sendable {
     let loaded: [LoadedPlugin]
     /// Each created plugin's unit and its `run()`, in load order (fewer than `loaded` when a
     /// shutdown was requested while they were created).
-    let mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]
+    let units: [ManagedUnit]
 }
 
 extension Host {
@@ -40,9 +40,9 @@ extension Host {
             return .failure(error.hostError)
         }
         do {
-            let mains = try create(
+            let units = try create(
                 loaded, settings: configuration.settings, manager: manager, logger: logger, progress: progress)
-            return .success(PreparedPlugins(loaded: loaded, mains: mains))
+            return .success(PreparedPlugins(loaded: loaded, units: units))
         } catch {
             return .failure(error.hostError)
         }
