@@ -6,7 +6,7 @@ import XCTest
 final class APILibraryTests: XCTestCase {
     func readelf(_ arguments: [String]) throws -> String {
         let tool = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["readelf"] + arguments + [Products.plugin("AioRunPluginAPI")])
-        XCTAssertEqual(try tool.waitForExit(within: .seconds(60)).code, 0, tool.transcript)
+        try tool.expectExit(0, within: .seconds(60))
         return tool.transcript
     }
 

@@ -52,8 +52,7 @@ final class BoundsEndToEndTests: XCTestCase {
         XCTAssertTrue(said.text.contains("the initializer of plugin faulty"), said.text)
         XCTAssertTrue(said.text.contains("step create") && said.text.contains("running for "), said.text)
         XCTAssertTrue(said.text.contains("4.000s (--load-timeout)"), said.text)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 65, host.transcript)
+        let exit = try host.expectExit(65, within: .seconds(20))
         let message = assertOneError(host, naming: Products.plugin("faulty"), step: "create")
         XCTAssertTrue(message.contains("load time limit of 4.000s"), message)
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
@@ -68,8 +67,7 @@ final class BoundsEndToEndTests: XCTestCase {
         host.send(SIGTERM)
         let said = try host.waitForLine(containing: "SIGTERM while plugins load", within: .seconds(5))
         XCTAssertTrue(said.text.contains("plugin \(hang) to load"), said.text)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 65, host.transcript)
+        let exit = try host.expectExit(65, within: .seconds(20))
         assertOneError(host, naming: hang, step: "load")
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
     }
@@ -78,8 +76,7 @@ final class BoundsEndToEndTests: XCTestCase {
     func testHungLoadWithoutSignalExits65AtTheLimit() throws {
         let host = try ChildProcess.host(["--load-timeout", "2", Products.plugin("faulty"), "--set", "faulty.init-delay-ms=600000"])
         let initializing = try host.waitForLine(containing: "faulty initializing", within: .seconds(30))
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 65, host.transcript)
+        let exit = try host.expectExit(65, within: .seconds(20))
         XCTAssertLessThan(exit.at - initializing.at, .seconds(6), "the 2 s limit, not the 600 s initializer")
         XCTAssertGreaterThan(exit.at - host.started, .milliseconds(1900))
         assertOneError(host, naming: Products.plugin("faulty"), step: "create")
@@ -92,9 +89,7 @@ final class BoundsEndToEndTests: XCTestCase {
         host.send(SIGTERM)
         try host.waitForLine(containing: "SIGTERM while plugins load", within: .seconds(5))
         let second = ContinuousClock.now
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(10))
-        XCTAssertEqual(exit.code, 143, host.transcript)
+        let exit = try host.stop(with: SIGTERM, expecting: 143, within: .seconds(10))
         XCTAssertLessThan(exit.at - second, .seconds(3), host.transcript)
     }
 
@@ -187,9 +182,7 @@ final class BoundsEndToEndTests: XCTestCase {
             "--set", "faulty.mode=stubborn-tasks", "--set", "faulty.style=spin", "--set", "faulty.count=8",
         ])
         try host.waitForLine(containing: "stubborn tasks started", within: .seconds(30))
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(20))
-        XCTAssertEqual(exit.code, 70, host.transcript)
+        let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(20))
         XCTAssertLessThanOrEqual(try stopTime(of: "faulty", in: host), 1.3, host.transcript)
         XCTAssertNotNil(host.index(of: "stopped plugin hello"), host.transcript)
     }

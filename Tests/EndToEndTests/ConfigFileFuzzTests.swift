@@ -106,7 +106,7 @@ final class ConfigFileFuzzTests: XCTestCase {
             "a\nb\u001b[31mred\u202e" = 1
             """#.write(to: url, atomically: true, encoding: .utf8)
         let host = try ChildProcess.host(["--check", "--config", url.path, Products.plugin("hello")])
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 64, host.transcript)
+        try host.expectExit(64, within: .seconds(30))
         let naming = host.lines(containing: url.path)
         XCTAssertEqual(naming.count, 1, host.transcript)
         XCTAssertTrue(naming.first?.contains(#":2: unknown key "a\nb\u{1B}[31mred\u{202E}""#) == true, host.transcript)
@@ -155,8 +155,7 @@ final class ConfigFileFuzzTests: XCTestCase {
         let file = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/\(host.process.processIdentifier)/maps"))
         let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
         try file.close()
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(15)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(15))
         XCTAssertTrue(maps.contains("/libswift_Concurrency.so"), "the check reads the right maps")
         XCTAssertFalse(maps.contains("/libAioRunTOML.so"), maps)
         XCTAssertFalse(maps.contains("/libFoundation.so"), maps)
@@ -176,8 +175,7 @@ final class ConfigFileFuzzTests: XCTestCase {
         let ready = try host.waitForLine(containing: "hello from hello", within: .seconds(60))
         let elapsed = ready.at - host.started
         XCTAssertTrue(ready.text.contains("greeting=the last of 65536"), ready.text)
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(15)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(15))
         print("64k config keys: start to first plugin line in \(elapsed)")
         XCTAssertLessThan(elapsed, .seconds(15), "64k keys must not take quadratic time")
     }
@@ -223,7 +221,7 @@ final class ConfigFileFuzzTests: XCTestCase {
         let good = scratch.appendingPathComponent("good.toml")
         try "preflight = true\nload-timeout = 0.5\nlog-format = \"json\"\n".write(to: good, atomically: true, encoding: .utf8)
         let host = try ChildProcess.host(["--check", "--config", good.path, "--log-format", "text", hello])
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 0, host.transcript)
+        try host.expectExit(0, within: .seconds(30))
         XCTAssertEqual(host.lines(containing: "info [host] loaded plugin hello").count, 1, host.transcript)
     }
 

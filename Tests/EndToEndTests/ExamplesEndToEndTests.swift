@@ -14,7 +14,7 @@ final class ExamplesEndToEndTests: XCTestCase {
         XCTAssertLessThan(ohNoes.at - signalled, .milliseconds(300))
         let done = try program.waitForLine(containing: "done!", within: .seconds(10))
         XCTAssertGreaterThan(done.at - program.started, .milliseconds(1900))
-        XCTAssertEqual(try program.waitForExit(within: .seconds(10)).code, 0, program.transcript)
+        try program.expectExit(0, within: .seconds(10))
     }
 
     /// The out-of-tree plugin package builds against Sources/AioRunPluginAPI by path, and its
@@ -29,8 +29,7 @@ final class ExamplesEndToEndTests: XCTestCase {
         try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(30))
         let greeting = try host.waitForLine(containing: "greeting 2", within: .seconds(10))
         XCTAssertTrue(greeting.text.contains("[greeter]"), greeting.text)
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         XCTAssertNotNil(host.index(of: "farewell from greeter"), host.transcript)
         XCTAssertNotNil(host.index(of: "stopped plugin greeter"), host.transcript)
     }

@@ -38,8 +38,7 @@ final class HTTPPluginEndToEndTests: XCTestCase {
             host.lines(containing: "[b] Request").allSatisfy { $0.contains("port=\(portB)") },
             "a request of a was attributed to b:\n\(host.transcript)")
 
-        host.send(SIGTERM)
-        XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 0, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
         XCTAssertNotNil(host.index(of: "stopped plugin b"), host.transcript)
         XCTAssertNotNil(host.index(of: "stopped plugin a"), host.transcript)
     }
@@ -79,8 +78,7 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         XCTAssertEqual(resultA.response.body, "slow done", "\(resultA.response)")
         XCTAssertGreaterThan(resultB.at, refusedB, "b refused only after its slow request ended")
 
-        let exit = try host.waitForExit(within: .seconds(30))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        let exit = try host.expectExit(0, within: .seconds(30))
         print("HTTPPlugin drain: b refused new connections \(refusedB - signalled) after SIGTERM; slow request done "
             + "\(resultB.at - signalled) after SIGTERM; host exited \(exit.at - signalled) after SIGTERM")
         for port in [portA, portB] {
@@ -105,16 +103,13 @@ final class HTTPPluginEndToEndTests: XCTestCase {
 
         let slow = InFlightRequest(port: port, path: "/slow?ms=5000")
         try host.waitForLine(containing: "hb.request.path=/slow?ms=5000", within: .seconds(10))
-        let signalled = ContinuousClock.now
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(30))
-        XCTAssertEqual(exit.code, 70, host.transcript)
-        XCTAssertLessThan(exit.at - signalled, .seconds(4), "the host waited for the 5 s request:\n\(host.transcript)")
+        let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(30))
+        XCTAssertLessThan(exit.afterSignal, .seconds(4), "the host waited for the 5 s request:\n\(host.transcript)")
         let limitLine = try host.waitForLine(containing: "time limit of", within: .seconds(1))
         XCTAssertTrue(limitLine.text.contains("[http]"), limitLine.text)
         XCTAssertTrue(limitLine.text.contains("http server"), "the abandoned shield is not named: \(limitLine.text)")
         XCTAssertNotNil(host.index(of: "stopped plugin http"), host.transcript)
-        print("HTTPPlugin time limit: exit 70 \(exit.at - signalled) after SIGTERM")
+        print("HTTPPlugin time limit: exit 70 \(exit.afterSignal) after SIGTERM")
         _ = try slow.wait(within: .seconds(20))  // the connection dies with the host
     }
 
@@ -123,7 +118,7 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         let library = try HTTPPluginLibrary.path()
         for arguments in [[library], [library, "--set", "http.port=abc"], [library, "--set", "http.port=70000"]] {
             let host = try ChildProcess.host(arguments)
-            XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
+            try host.expectExit(65, within: .seconds(30))
             XCTAssertNotNil(host.index(of: "port"), host.transcript)
             XCTAssertNil(host.index(of: "ready:"), host.transcript)
         }
@@ -155,9 +150,7 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(load.completedOK, 40, "the load never got going:\n\(host.transcript)")
         usleep(2_000_000)
         signal.mark()
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(60))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        let exit = try host.stop(with: SIGTERM, expecting: 0, within: .seconds(60))
         XCTAssertTrue(load.join(within: .seconds(60)), "client threads did not end")
 
         let records = load.records
@@ -180,7 +173,7 @@ final class HTTPPluginEndToEndTests: XCTestCase {
             + "never read by the server (reset at its quiesce): \(beforeUnread.count)")
         print("  sent after SIGTERM: \(after.count); read by the server: \(afterAccepted.count), complete 200: "
             + "\(afterOK.count), refused: \(afterRefused.count)")
-        print("  host exited \(exit.at - signalled) after SIGTERM, exit code \(exit.code)")
+        print("  host exited \(exit.afterSignal) after SIGTERM, exit code \(exit.code)")
         let lost = records.filter { accepted.contains($0.id) && !$0.response.isComplete200 }
         XCTAssertTrue(lost.isEmpty, "requests the server had read were lost: \(lost.prefix(5))\n\(host.transcript)")
         XCTAssertGreaterThan(inFlightAtSignal.count, 0, "no accepted request was in flight at SIGTERM: the test proved nothing")

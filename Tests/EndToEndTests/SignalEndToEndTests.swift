@@ -123,9 +123,7 @@ final class SignalEndToEndTests: XCTestCase {
         XCTAssertNotNil(host.index(of: "running, waiting for its teardown"), host.transcript)
         XCTAssertNotNil(host.index(of: "shutting down for"), host.transcript)
         host.send(SIGHUP)
-        host.send(SIGUSR2)
-        let exit = try host.waitForExit(within: .seconds(15))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        try host.stop(with: SIGUSR2, expecting: 0, within: .seconds(15))
         XCTAssertNil(host.index(of: "second signal"), host.transcript)
         let shieldDone = try XCTUnwrap(host.index(of: "signal-misuse shield done"), host.transcript)
         XCTAssertLessThan(shieldDone, try XCTUnwrap(host.index(of: "stopped plugin signal-misuse")))
@@ -137,8 +135,7 @@ final class SignalEndToEndTests: XCTestCase {
     /// sent to the process, and the raise is named.
     func testRaiseSIGINTFromPluginTaskShutsDownGracefully() throws {
         let host = try startMisuse(["action=raise", "signal=SIGINT", "delay-ms=200", "shield-ms=1000"])
-        let exit = try host.waitForExit(within: .seconds(15))
-        XCTAssertEqual(exit.code, 0, host.transcript)
+        try host.expectExit(0, within: .seconds(15))
         XCTAssertNotNil(host.index(of: "shutdown started by SIGINT"), host.transcript)
         let named = host.lines(containing: "called raise(SIGINT)")
         XCTAssertEqual(named.count, 1, host.transcript)
@@ -151,11 +148,8 @@ final class SignalEndToEndTests: XCTestCase {
     /// signal: the host logs what is still running and exits at once with 143.
     func testRaiseDuringShutdownEscalates() throws {
         let host = try startMisuse(["action=raise-in-callback", "signal=SIGTERM"])
-        let signalled = ContinuousClock.now
-        host.send(SIGTERM)
-        let exit = try host.waitForExit(within: .seconds(15))
-        XCTAssertEqual(exit.code, 143, host.transcript)
-        XCTAssertLessThan(exit.at - signalled, .seconds(8), "the callback's 10 s sleep must be cut")
+        let exit = try host.stop(with: SIGTERM, expecting: 143, within: .seconds(15))
+        XCTAssertLessThan(exit.afterSignal, .seconds(8), "the callback's 10 s sleep must be cut")
         XCTAssertNotNil(host.index(of: "second signal SIGTERM during shutdown"), host.transcript)
         XCTAssertNotNil(host.index(of: "called raise(SIGTERM)"), host.transcript)
     }

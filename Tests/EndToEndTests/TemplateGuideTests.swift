@@ -23,15 +23,14 @@ final class TemplateGuideTests: XCTestCase {
         let copy = try ChildProcess(URL(fileURLWithPath: "/bin/bash"), [
             "-c", "tar --exclude='.build*' --exclude='Package.resolved' -cf - . | tar -xf - -C '\(checkout.path)'",
         ], directory: Products.repositoryRoot)
-        XCTAssertEqual(try copy.waitForExit(within: .seconds(120)).code, 0, copy.transcript)
+        try copy.expectExit(0, within: .seconds(120))
         let script = (["set -e"] + lines + ["exec \(last)"]).joined(separator: "\n")
         let guide = try ChildProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", script], directory: checkout)
         // The script builds the host and the plugin first: minutes on a 2-core machine.
         try guide.waitForLine(containing: "ready: 1 plugins running", within: .seconds(1800))
         let greeting = try guide.waitForLine(containing: "greeting 2", within: .seconds(10))
         XCTAssertTrue(greeting.text.contains("[my-plugin]"), greeting.text)
-        guide.send(SIGTERM)
-        XCTAssertEqual(try guide.waitForExit(within: .seconds(10)).code, 0, guide.transcript)
+        try guide.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         XCTAssertNotNil(guide.index(of: "stopped plugin my-plugin"), guide.transcript)
     }
 }
