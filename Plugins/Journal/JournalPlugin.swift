@@ -99,7 +99,7 @@ final class Counter: Sendable {
     func increment() { storage.withLock { $0 += 1 } }
 }
 
-/// The plugin's exported entry (DESIGN §2).
+/// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
 public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "journal") { try JournalPlugin(context: $0) }

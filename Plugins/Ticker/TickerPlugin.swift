@@ -28,7 +28,7 @@ final class TickerPlugin: AioRunPlugin {
     }
 }
 
-/// The plugin's exported entry (DESIGN §2).
+/// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
 public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "ticker") { try TickerPlugin(context: $0) }

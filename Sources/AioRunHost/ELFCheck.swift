@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// DESIGN §3 step 2: the file is a regular, readable, 64-bit little-endian ELF shared object for
+/// The "check file" step of loading (README, Failure modes): the file is a regular, readable, 64-bit little-endian ELF shared object for
 /// this machine. Checked from the header so that the message is exact where dlopen's is not (an
 /// aarch64 library makes dlopen say "No such file"); then ``ELFStructure`` checks what the
 /// dynamic loader would otherwise crash on (README, "Failure modes").

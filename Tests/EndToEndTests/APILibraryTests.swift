@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// libAioRunPluginAPI.so sits in the process's global symbol scope, so it must link nothing but
-/// the toolchain's own shared libraries and carry no swift-log, NIO or Atomics code (DESIGN §1).
+/// the toolchain's own shared libraries and carry no swift-log, NIO or Atomics code (README, "Why the API is its own package").
 final class APILibraryTests: XCTestCase {
     func readelf(_ arguments: [String]) throws -> String {
         let tool = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["readelf"] + arguments + [Products.plugin("AioRunPluginAPI")])

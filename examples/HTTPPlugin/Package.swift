@@ -11,7 +11,7 @@ let package = Package(
     ],
     dependencies: [
         // The plugin contract, by path, as a product of another package: linked as the shared
-        // libAioRunPluginAPI.so that the host already mapped (DESIGN §1). Never vendor it.
+        // libAioRunPluginAPI.so that the host already mapped (README, "Why the API is its own package"). Never vendor it.
         .package(path: "../../Sources/AioRunPluginAPI"),
         // Hummingbird without its default traits: no swift-configuration (a plugin reads its
         // config from the host) and FoundationEssentials instead of full Foundation, so libhttp.so

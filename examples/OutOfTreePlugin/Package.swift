@@ -12,7 +12,7 @@ let package = Package(
         // The plugin contract, by path. Depending on the API as a *product of another package* is
         // what makes SwiftPM link it as the shared libAioRunPluginAPI.so instead of copying it into
         // this library, so the process holds ONE copy of its type metadata, shared with the host
-        // (DESIGN §1). Vendoring the API sources as a target of this package would break `as?`
+        // (README, "Why the API is its own package"). Vendoring the API sources as a target of this package would break `as?`
         // casts, TaskLocals and globals between host and plugin.
         .package(path: "../../Sources/AioRunPluginAPI"),
         // The plugin's own swift-log; AioRunLogBridge routes it to the host's log handler.

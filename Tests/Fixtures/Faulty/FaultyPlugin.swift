@@ -158,7 +158,7 @@ final class FaultyPlugin: AioRunPlugin {
     }
 }
 
-/// The plugin's exported entry (DESIGN §2).
+/// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
 public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
     let name = getenv("AIORUN_FAULTY_NAME").map { String(cString: $0) } ?? "faulty"
