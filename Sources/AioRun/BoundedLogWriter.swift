@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,6 +42,9 @@ public final class BoundedLogWriter: @unchecked Sendable {
 
     /// The process's stderr (fd 2): the host's log handler and `run {}`'s default one write here.
     public static let standardError = BoundedLogWriter(fd: 2)
+
+    /// The process whose exit drains ``standardError`` (see its `atexit` hook).
+    static let ownerProcess = Atomic<pid_t>(0)
 
     /// The most lines the queue holds; later lines are dropped (and counted) until there is room.
     public static let maxQueuedLines = 8192
@@ -160,7 +164,15 @@ public final class BoundedLogWriter: @unchecked Sendable {
             writerState = .running
             // A plain `exit()` (from a library, or argument parsing) skips `terminateProcess`;
             // give its queued lines the same bounded chance to get out.
-            if self === Self.standardError { atexit { BoundedLogWriter.standardError.drain() } }
+            // Only in this process: a child forked by plugin code has no writer thread, and its
+            // `exit()` must not wait for one.
+            if self === Self.standardError {
+                BoundedLogWriter.ownerProcess.store(getpid(), ordering: .relaxed)
+                atexit {
+                    guard BoundedLogWriter.ownerProcess.load(ordering: .relaxed) == getpid() else { return }
+                    BoundedLogWriter.standardError.drain()
+                }
+            }
         } else {
             writerState = .unavailable
         }

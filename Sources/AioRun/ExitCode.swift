@@ -13,6 +13,8 @@ public enum AioRunExitCode {
     public static let pluginRejected: Int32 = 65
     /// Shutdown finished, but something was abandoned at a time limit.
     public static let abandoned: Int32 = 70
+    /// `--check` or `--inspect` could not write its report (stdout closed, full or stalled).
+    public static let outputFailed: Int32 = 74
 
     /// A second signal `signal` forced an immediate exit: 128 + signal.
     public static func forced(by signal: Int32) -> Int32 { 128 + signal }

@@ -24,11 +24,13 @@ public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
 /// 2. meanwhile the log queue drains to stderr (``BoundedLogWriter/drain(quietLimit:totalLimit:)``:
 ///    until it is empty, or nothing could be written for 1 s, or 5 s in all);
 /// 3. the flush is given what is left of ``StandardOutput/exitFlushLimit`` (1 s), at least;
-/// 4. then `_exit(code)`, whatever is still blocked. Not `exit`: abandoned plugin threads may
+/// 4. child processes still running (a pre-flight) are killed with their process groups;
+/// 5. then `_exit(code)`, whatever is still blocked. Not `exit`: abandoned plugin threads may
 ///    still be running, and atexit handlers and library destructors must not race them.
 public func terminateProcess(_ code: Int32) -> Never {
     let flushed = StandardOutput.flushInBackground()
     BoundedLogWriter.standardError.drain()
     flushed.wait(atMost: StandardOutput.exitFlushLimit)
+    ChildProcesses.killAll()
     _exit(code)
 }

@@ -26,8 +26,12 @@ extension LifecycleManager {
                 await teardown.phase(.cancel) { await unit.cancelTasksOnOwnThread() }
                 // 3. wait: for those tasks and every shield, even ones started during teardown;
                 await teardown.phase(.wait) { await unit.waitForTasksAndShields() }
-                // 4. drain: the executor pool refuses new jobs, finishes what it owes, joins.
-                await teardown.phase(.drain) { await unit.drainExecutor() }
+                // 4. drain: the executor pool refuses new jobs, finishes what it owes, joins;
+                //    then the shields and late callbacks its last jobs started are waited for too.
+                await teardown.phase(.drain) {
+                    await unit.drainExecutor()
+                    await unit.waitForTasksAndShields()
+                }
             }
             // On expiry: name what still runs, cancel and abandon it, and move on.
             if !inTime { abandon(teardown) }

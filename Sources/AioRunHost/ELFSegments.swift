@@ -125,11 +125,17 @@ struct ELFSegments {
     /// that does not fit is the surest sign of a file cut short, and the look-alike listing and
     /// `--inspect` read them.
     private static func checkSectionHeaderTable(_ reader: ELFFileReader, _ header: [UInt8]) throws(ELFDefect) {
-        let tableOffset = header.u64(0x28) ?? 0, entrySize = header.u16(0x3A) ?? 0, count = header.u16(0x3C) ?? 0
+        let tableOffset = header.u64(0x28) ?? 0, entrySize = header.u16(0x3A) ?? 0
+        var count = header.u16(0x3C) ?? 0
         guard tableOffset != 0 || count != 0 else { return }
         guard entrySize == 64 else { throw ELFDefect(reason: "has section headers of \(entrySize) bytes each, an ELF64 file has 64") }
-        guard count > 0, count < 0xff00 else {
-            throw ELFDefect(reason: "has \(count) section headers at offset \(tableOffset); expected 1 to 65279")
+        if count == 0 {
+            // Extended numbering (65280 sections or more): the count is the first header's size.
+            try requireInFile(reader, offset: tableOffset, count: 64, what: "the section header table")
+            count = reader.bytes(at: tableOffset, count: 64)?.u64(0x20) ?? 0
+        }
+        guard count > 0, count <= 1 << 20 else {
+            throw ELFDefect(reason: "has \(count) section headers at offset \(tableOffset); expected 1 to 1048576")
         }
         try requireInFile(reader, offset: tableOffset, count: count * 64, what: "the section header table")
         guard let table = reader.bytes(at: tableOffset, count: count * 64) else {

@@ -35,8 +35,7 @@ public enum Host {
         }
 
         if configuration.mode != .run {
-            CheckReport.write(plugins.loaded, detailed: configuration.mode == .inspect)
-            return AioRunExitCode.clean
+            return CheckReport.finish(plugins, of: configuration, manager: manager)
         }
         PluginExitGuard.enter(.running)
         return await manager.run(plugins.units).exitCode

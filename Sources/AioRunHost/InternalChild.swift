@@ -1,18 +1,21 @@
+import AioRun
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The host binary's internal child modes (see ``SelfChild``), chosen before any argument
-/// parsing: `aiorun-host --aiorun-internal-child MODE …`. Not for people: the modes and their
-/// arguments may change with any release.
+/// parsing: `aiorun-host --aiorun-internal-child MODE HOST-PID …`. Not for people: the modes and
+/// their arguments may change with any release.
 public enum InternalChild {
     /// If this process was started as an internal child, runs that mode and exits; otherwise
     /// returns at once.
     public static func runIfRequested() {
         let arguments = CommandLine.arguments
-        guard arguments.count >= 3, arguments[1] == SelfChild.modeArgument else { return }
+        guard arguments.count >= 4, arguments[1] == SelfChild.modeArgument else { return }
+        if let host = pid_t(arguments[3]) { SelfChild.dieWithParent(host) }
         SelfChild.limitOutput()
-        let rest = Array(arguments.dropFirst(3))
+        let rest = Array(arguments.dropFirst(4))
         let code: Int32
         switch arguments[2] {
         case PluginPreflight.mode:
@@ -24,7 +27,6 @@ public enum InternalChild {
             _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
             code = 64
         }
-        fflush(nil)
-        _exit(code)
+        terminateProcess(code)
     }
 }

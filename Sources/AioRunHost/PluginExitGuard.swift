@@ -38,6 +38,9 @@ enum PluginExitGuard {
         var format = LogFormat.text
         var logger: Logger?
         var installed = false
+        /// The host's own process: a child that plugin code forked inherits the handler, and
+        /// its `exit()` is none of the host's business.
+        var pid: pid_t = 0
     }
 
     private static let state = Mutex(State())
@@ -47,6 +50,7 @@ enum PluginExitGuard {
         let first = state.withLock { state -> Bool in
             state.format = format
             state.logger = logger
+            state.pid = getpid()
             defer { state.installed = true }
             return !state.installed
         }
@@ -60,7 +64,8 @@ enum PluginExitGuard {
     }
 
     private static func handle(status: Int32) {
-        let (phase, format, logger) = state.withLock { ($0.phase, $0.format, $0.logger) }
+        let (phase, format, logger, pid) = state.withLock { ($0.phase, $0.format, $0.logger, $0.pid) }
+        guard pid == getpid() else { return }
         switch phase {
         case .none:
             return

@@ -28,7 +28,7 @@ extension Host {
     static func loadAll(
         _ arguments: [PluginArgument], allowInsecure: Bool, preflight: Bool = false,
         loadTimeout: Duration = .seconds(60), onStep: (String) -> Void = { _ in },
-        loaded onLoaded: (String) -> Void = { _ in }
+        loaded onLoaded: (String) -> Void = { _ in }, stopRequested: () -> Bool = { false }
     ) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
             environmentPath: ProcessEnvironment.value("AIORUN_PLUGIN_PATH"),
@@ -59,6 +59,9 @@ extension Host {
 
         var loaded: [LoadedPlugin] = []
         for (argument, path) in zip(arguments, paths) {
+            // A signal meanwhile: no further library's constructors are run (README, "How
+            // shutdown proceeds"); nothing will be started anyway.
+            if stopRequested() { break }
             onStep("loading \(path)")
             let descriptor = try PluginLoader.open(path: path)
             guard PluginName.isValid(descriptor.name) else {

@@ -30,12 +30,16 @@ extension Host {
             loaded = try loadAll(
                 configuration.plugins, allowInsecure: configuration.allowInsecurePlugins,
                 preflight: configuration.preflight, loadTimeout: configuration.loadTimeout * 0.9,
-                onStep: progress.loading, loaded: { name in manager.checkSignalDispositions(blame: name) })
+                onStep: progress.loading, loaded: { name in manager.checkSignalDispositions(blame: name) },
+                stopRequested: { manager.shutdownRequested != nil })
         } catch {
             return .failure(error.hostError)
         }
         do {
-            try checkSettingTargets(configuration.settings, loaded: loaded)
+            // After a signal while loading, later plugins were not loaded: their `--set` is fine.
+            if manager.shutdownRequested == nil {
+                try checkSettingTargets(configuration.settings, loaded: loaded)
+            }
         } catch {
             return .failure(error.hostError)
         }

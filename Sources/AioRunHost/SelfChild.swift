@@ -1,3 +1,5 @@
+import AioRun
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +13,8 @@ import Glibc
 /// process group of its own (a Ctrl-C on the terminal is the host's to handle, not the child's),
 /// with every signal at its default action and none blocked, and it is killed at `timeout`.
 enum SelfChild {
-    /// The first argument that selects an internal mode: `aiorun-host --aiorun-internal-child MODE …`.
+    /// The first argument that selects an internal mode:
+    /// `aiorun-host --aiorun-internal-child MODE HOST-PID …`.
     static let modeArgument = "--aiorun-internal-child"
 
     /// How the child ended.
@@ -70,7 +73,10 @@ enum SelfChild {
         lseek(stdin, 0, SEEK_SET)
 
         let pid = try spawn(mode: mode, arguments: arguments, stdin: stdin, stdout: stdout, stderr: stderr)
+        // A forced exit of the host meanwhile kills the child's process group (terminateProcess).
+        ChildProcesses.register(pid)
         let status = wait(for: pid, timeout: timeout)
+        ChildProcesses.unregister(pid)
         return Outcome(status: status, output: readAll(stdout, limit: outputLimit), error: readAll(stderr, limit: errorLimit))
     }
 
@@ -78,6 +84,20 @@ enum SelfChild {
     /// while waiting for it by more than `seconds`.
     static func limitOwnLife(seconds: UInt32) {
         alarm(seconds)
+    }
+
+    private typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
+
+    /// For the child: dies with its parent. `PR_SET_PDEATHSIG` makes the kernel send SIGKILL when
+    /// the host's thread that started it ends (the host dies, even of SIGKILL); a host already
+    /// gone by then is noticed by `getppid()`. glibc's `prctl` is variadic, which Swift cannot
+    /// import, so it is called through `dlsym` with all-integer arguments (the x86-64 and AArch64
+    /// calling conventions pass them as for a fixed-argument call).
+    static func dieWithParent(_ parent: pid_t) {
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") {
+            _ = unsafeBitCast(symbol, to: Prctl.self)(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0)
+        }
+        if getppid() != parent { _exit(137) }
     }
 
     /// For the child: its standard output and error are memory files that the host reads back
@@ -98,6 +118,9 @@ enum SelfChild {
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // Nothing else of the host's leaks into the child: descriptors that a plugin opened
+        // without close-on-exec (a listening socket, say) are closed there.
+        if let closeFrom = closeFrom { _ = closeFrom(&actions, 3) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -113,7 +136,8 @@ enum SelfChild {
             &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         let executable = "/proc/self/exe"
-        let argv = [CommandLine.arguments.first ?? "aiorun-host", modeArgument, mode] + arguments
+        // The host's pid follows the mode, so the child can tell whether it is already orphaned.
+        let argv = [CommandLine.arguments.first ?? "aiorun-host", modeArgument, mode, String(getpid())] + arguments
         var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid = pid_t()
@@ -175,6 +199,14 @@ enum SelfChild {
         default: return "signal \(signal)"
         }
     }
+
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
+    /// module does not declare; found with `dlsym`, and skipped where missing.
+    private static let closeFrom: CloseFrom? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"
+    ).map { unsafeBitCast($0, to: CloseFrom.self) }
 
     // MARK: - Memory files
 

@@ -46,8 +46,10 @@ enum TOMLLibrary {
         case .exited(TOMLChild.Result.noReader.rawValue):
             throw HostUsageError("--config \(path): \(String(decoding: output, as: UTF8.self))")
         case .signaled, .timedOut:
+            // Each probe gets at most the locator's whole budget, so locating stays bounded
+            // (about twice that at worst) even when a prefix makes the reader hang.
             throw TOMLCrashLocator.error(for: outcome.status, bytes: bytes, path: path) { prefix in
-                (try? runChild(prefix, path: path))?.status
+                (try? runChild(prefix, path: path, timeout: TOMLCrashLocator.timeBudget))?.status
             }
         case .exited:
             let detail = outcome.lastErrorLine.map { ": \($0)" } ?? ""
@@ -55,10 +57,12 @@ enum TOMLLibrary {
         }
     }
 
-    /// Runs the TOML child on `bytes`, bounded by ``timeLimit``.
-    private static func runChild(_ bytes: [UInt8], path: String) throws(HostUsageError) -> SelfChild.Outcome {
+    /// Runs the TOML child on `bytes`, bounded by `timeout` (``timeLimit`` unless told).
+    private static func runChild(
+        _ bytes: [UInt8], path: String, timeout: Duration = timeLimit
+    ) throws(HostUsageError) -> SelfChild.Outcome {
         do {
-            return try SelfChild.run(mode: TOMLChild.mode, input: bytes, timeout: timeLimit)
+            return try SelfChild.run(mode: TOMLChild.mode, input: bytes, timeout: timeout)
         } catch {
             throw HostUsageError("--config \(path): cannot run the TOML reader: \(error.description)")
         }

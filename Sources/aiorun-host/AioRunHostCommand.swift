@@ -89,10 +89,8 @@ struct AioRunHostCommand: AsyncParsableCommand {
 
     /// Internal child modes first (they never parse arguments), then the usual parse and run.
     static func main() async {
-        // A reader that went away (`aiorun-host --help | head -1`, a closed log pipe) makes a
-        // write fail with EPIPE instead of killing the host before it can exit with its code
-        // (see README, Exit codes).
-        signal(SIGPIPE, SIG_IGN)
+        // Closed standard streams, SIGPIPE and the signals the host ignores, before anything else.
+        Host.prepareProcess()
         InternalChild.runIfRequested()
         do {
             var command = try parseAsRoot()

@@ -18,6 +18,9 @@ import Glibc
 /// - `job-throws`: a tracked task awaits an executor job that throws, and does not catch it.
 /// - `blocking-cancel-handler`: `run()`'s cancellation handler blocks its thread for `delay-ms`.
 /// - `init-throws`: the initializer throws.
+/// - `drain-late-work`: a tracked task awaits an executor job that runs `delay-ms` (its caller is
+///   cancelled in phase 2; the job runs on into phase 4, the drain) and then registers an
+///   `onShutdown` callback that sleeps 300 ms and prints `drain-late callback done`.
 /// - `late-callback`: when `run()` is cancelled (phase 2, after phase 1 ran), it keeps the
 ///   cooperative pool busy for `busy-ms` (default 50) with untracked synchronous sleeps, then
 ///   registers an `onShutdown` callback that sleeps `delay-ms` and prints `late callback done`.
@@ -148,6 +151,18 @@ final class FaultyPlugin: AioRunPlugin {
             let code = try context.config.int("exit-code", default: 0, in: 0...255)
             try await Task.sleep(for: delay)
             exit(Int32(code))
+        case "drain-late-work":
+            let millis = UInt32(clamping: delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+            context.spawn("awaits slow job") {
+                try await context.executor.run("slow job") {
+                    usleep(millis * 1000)
+                    context.onShutdown("registered during drain") {
+                        try? await Task.sleep(for: .milliseconds(300))
+                        print("drain-late callback done")
+                    }
+                }
+            }
+            print("drain-late work started")
         case "job-throws":
             context.spawn("awaits failing job") {
                 try await context.executor.run("failing job") { throw Failure(description: "boom in an executor job") }
