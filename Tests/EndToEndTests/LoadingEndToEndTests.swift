@@ -159,7 +159,7 @@ final class LoadingEndToEndTests: XCTestCase {
     func testDescriptorCreatedInPluginCastsInHost() throws {
         let host = try ChildProcess.host([Products.plugin("hello")])
         let loaded = try host.waitForLine(containing: "loaded plugin hello from", within: .seconds(30))
-        XCTAssertTrue(loaded.text.contains("(ABI 1, API 1.0.0)"), loaded.text)
+        XCTAssertTrue(loaded.text.contains("(ABI 2, API 2.0.0)"), loaded.text)
         host.send(SIGTERM)
         XCTAssertEqual(try host.waitForExit(within: .seconds(10)).code, 0, host.transcript)
     }
@@ -217,7 +217,7 @@ final class LoadingEndToEndTests: XCTestCase {
         try? FileManager.default.removeItem(at: copy.appendingPathComponent(".build"))
         let abiFile = copy.appendingPathComponent("ABI.swift")
         let source = try String(contentsOf: abiFile, encoding: .utf8)
-        let stray = source.replacingOccurrences(of: "public func aiorunLoadedAPIABI() -> UInt32 {\n    1\n}", with: "public func aiorunLoadedAPIABI() -> UInt32 {\n    2\n}")
+        let stray = source.replacingOccurrences(of: "public func aiorunLoadedAPIABI() -> UInt32 {\n    2\n}", with: "public func aiorunLoadedAPIABI() -> UInt32 {\n    3\n}")
         XCTAssertNotEqual(source, stray, "the ABI function's body changed shape; update this test")
         try stray.write(to: abiFile, atomically: true, encoding: .utf8)
         let build = try ChildProcess(
@@ -227,7 +227,7 @@ final class LoadingEndToEndTests: XCTestCase {
         let host = try ChildProcess.host([Products.plugin("hello")], environment: ["LD_LIBRARY_PATH": folder])
         XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 65, host.transcript)
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
-        XCTAssertTrue(message.contains("API self-check: the loaded libAioRunPluginAPI.so provides ABI 2, this host was built with ABI 1"), message)
+        XCTAssertTrue(message.contains("API self-check: the loaded libAioRunPluginAPI.so provides ABI 3, this host was built with ABI 2"), message)
         XCTAssertTrue(message.contains(folder), message)
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
     }
