@@ -120,18 +120,18 @@ final class LoadingEndToEndTests: XCTestCase {
             #include <stddef.h>
             void *aiorun_plugin_entry(uint32_t host_abi, uint32_t *plugin_abi) { *plugin_abi = 999; return NULL; }
             """, in: scratch)
-        try assertRejected(library, step: "handshake", reason: "plugin built against ABI 999, host provides 1")
+        try assertRejected(library, step: "handshake", reason: "plugin built against ABI 999, host provides 2")
     }
 
     func testOlderAndSilentPluginABIAreRejected() throws {
-        let newer = try Scratch.cLibrary("libabi2.so", source: """
-            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { *plugin = 2; return (void *)0; }
+        let newer = try Scratch.cLibrary("libabi1.so", source: """
+            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { *plugin = 1; return (void *)0; }
             """, in: scratch)
-        try assertRejected(newer, step: "handshake", reason: "plugin built against ABI 2, host provides 1")
+        try assertRejected(newer, step: "handshake", reason: "plugin built against ABI 1, host provides 2")
         let silent = try Scratch.cLibrary("libabi0.so", source: """
             void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { return (void *)0; }
             """, in: scratch)
-        try assertRejected(silent, step: "handshake", reason: "plugin did not report its ABI number, host provides 1")
+        try assertRejected(silent, step: "handshake", reason: "plugin did not report its ABI number, host provides 2")
     }
 
     func testEntryReturningNullWithMatchingABIIsRejected() throws {
