@@ -100,8 +100,8 @@ public struct ExecutorPoolHandle: Sendable {
 /// Runs `operation` shielded from shutdown in the current plugin's (or `run {}` program's)
 /// lifecycle; see ``PluginContext/shutdownWaitsFor(_:file:line:_:)``.
 ///
-/// Throws an ``AioRunAPIError`` with code ``AioRunAPIError/Code/noCurrentContext`` outside an AioRun-managed task, before
-/// starting anything.
+/// Throws an ``AioRunAPIError`` with code ``AioRunAPIError/Code/noCurrentContext`` outside an
+/// AioRun-managed task, before starting anything.
 public func shutdownWaitsFor<T: Sendable>(
     _ label: String? = nil, file: String = #fileID, line: Int = #line,
     _ operation: @escaping @Sendable () async throws -> T

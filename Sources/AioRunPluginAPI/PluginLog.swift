@@ -33,8 +33,9 @@ public typealias PluginLogSink =
 
 /// The API's own small log surface. Records reach the host's log handler with `plugin=<name>`.
 ///
-/// No swift-log `Logger` crosses the plugin boundary (see README "Logging through your own swift-log: the bridge"). To route a plugin's own
-/// swift-log loggers here, bootstrap `AioRunLogBridge` with ``sink`` and ``minimumLevel``.
+/// No swift-log `Logger` crosses the plugin boundary (see README "Logging through your own
+/// swift-log: the bridge"). To route a plugin's own swift-log loggers here, bootstrap
+/// `AioRunLogBridge` with ``sink`` and ``minimumLevel``.
 public struct PluginLog: Sendable {
     /// The plugin this log belongs to.
     public let pluginName: String

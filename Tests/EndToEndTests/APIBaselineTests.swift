@@ -12,17 +12,20 @@ import XCTest
 final class APIBaselineTests: XCTestCase {
     func testPluginABIHasOnlyAdditionsSinceItsBaseline() throws {
         let abiSource = try String(
-            contentsOf: Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI/ABI.swift"), encoding: .utf8)
+            contentsOf: Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI/ABI.swift"),
+            encoding: .utf8)
         let abi = try APIEvolutionTests.abiNumber(in: abiSource)
         let baseline = Products.repositoryRoot.appendingPathComponent("Tests/Fixtures/APIEvolution/abi-\(abi).json")
         guard FileManager.default.fileExists(atPath: baseline.path) else {
             XCTFail("no ABI baseline for ABI \(abi): record \(baseline.path) (see this test's comment)")
             return
         }
-        let digester = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), [
-            "swift-api-digester", "-diagnose-sdk", "-abi", "-module", "AioRunPluginAPI",
-            "-I", Products.folder.appendingPathComponent("Modules").path, "-baseline-path", baseline.path,
-        ])
+        let digester = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "swift-api-digester", "-diagnose-sdk", "-abi", "-module", "AioRunPluginAPI",
+                "-I", Products.folder.appendingPathComponent("Modules").path, "-baseline-path", baseline.path,
+            ])
         _ = try digester.waitForExit(within: .seconds(120))
         let findings = digester.transcript.split(separator: "\n").map(String.init).filter { line in
             let text = line.trimmingCharacters(in: .whitespaces)
@@ -30,6 +33,8 @@ final class APIBaselineTests: XCTestCase {
         }
         XCTAssertEqual(
             findings, [],
-            "changes that break plugins built against ABI \(abi): bump AIORUN_PLUGIN_ABI and record a new baseline, or undo them")
+            "changes that break plugins built against ABI \(abi):"
+                + " bump AIORUN_PLUGIN_ABI and record a new baseline, or undo them"
+        )
     }
 }

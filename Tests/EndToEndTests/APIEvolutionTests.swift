@@ -29,7 +29,8 @@ final class APIEvolutionTests: XCTestCase {
         let attempts: [(code: String, error: String)] = [
             ("func f(c: PluginContext) { _ = c.scope }", "'scope' is inaccessible due to '@_spi' protection level"),
             (
-                "func f(c: PluginContext) -> PluginContext { PluginContext(name: \"x\", log: c.log, config: c.config, threadHint: 1, scope: c.scope) }",
+                "func f(c: PluginContext) -> PluginContext {"
+                    + " PluginContext(name: \"x\", log: c.log, config: c.config, threadHint: 1, scope: c.scope) }",
                 "'PluginContext' initializer is inaccessible due to '@_spi' protection level"
             ),
             ("final class S: LifecycleScope {}", "cannot find type 'LifecycleScope' in scope"),
@@ -38,7 +39,8 @@ final class APIEvolutionTests: XCTestCase {
                 "'PluginLog' initializer is inaccessible due to '@_spi' protection level"
             ),
             (
-                "func f(m: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin) -> PluginDescriptor { PluginDescriptor(name: \"x\", abi: 2, apiVersion: \"2.0.0\", make: m) }",
+                "func f(m: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin) -> PluginDescriptor {"
+                    + " PluginDescriptor(name: \"x\", abi: 2, apiVersion: \"2.0.0\", make: m) }",
                 "'PluginDescriptor' initializer is inaccessible due to '@_spi' protection level"
             ),
             (
@@ -49,13 +51,17 @@ final class APIEvolutionTests: XCTestCase {
         for (index, attempt) in attempts.enumerated() {
             let source = scratch.appendingPathComponent("Seam\(index).swift")
             try "import AioRunPluginAPI\n\(attempt.code)\n".write(to: source, atomically: true, encoding: .utf8)
-            let result = try swiftc(["-typecheck", "-I", Products.folder.appendingPathComponent("Modules").path, source.path])
+            let result = try swiftc([
+                "-typecheck", "-I", Products.folder.appendingPathComponent("Modules").path, source.path,
+            ])
             XCTAssertNotEqual(result.code, 0, "\(attempt.code) compiled:\n\(result.transcript)")
             XCTAssertTrue(result.transcript.contains(attempt.error), "\(attempt.code):\n\(result.transcript)")
         }
         let plugin = scratch.appendingPathComponent("Ordinary.swift")
         try Self.pluginSource.write(to: plugin, atomically: true, encoding: .utf8)
-        let ordinary = try swiftc(["-typecheck", "-I", Products.folder.appendingPathComponent("Modules").path, plugin.path])
+        let ordinary = try swiftc([
+            "-typecheck", "-I", Products.folder.appendingPathComponent("Modules").path, plugin.path,
+        ])
         XCTAssertEqual(ordinary.code, 0, ordinary.transcript)
     }
 
@@ -98,36 +104,59 @@ final class APIEvolutionTests: XCTestCase {
         try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
         let sources = Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI")
         for file in try Self.apiFiles(in: sources) + ["Package.swift"] {
-            try FileManager.default.copyItem(at: sources.appendingPathComponent(file), to: copy.appendingPathComponent(file))
+            try FileManager.default.copyItem(
+                at: sources.appendingPathComponent(file), to: copy.appendingPathComponent(file))
         }
-        try patch(copy.appendingPathComponent("PluginContext.swift"), [
-            (
-                "public final class PluginContext: Sendable {\n",
-                "public final class PluginContext: Sendable {\n    /// Added in the next minor version.\n    public let addedFirst: [String] = [\"added\"]\n"
-            ),
-            (
-                "    /// Asks the host to shut down,",
-                "    /// Added in the next minor version.\n    public func addedMethod() -> Int { addedFirst.count }\n\n    /// Asks the host to shut down,"
-            ),
-        ])
-        try patch(copy.appendingPathComponent("PluginLog.swift"), [
-            (
-                "public struct PluginLog: Sendable {\n",
-                "public struct PluginLog: Sendable {\n    /// Added in the next minor version.\n    public let addedNote: String = \"2.1\"\n"
-            ),
-            // The new library marks what it logs, proving that the old callers reached it.
-            ("sink(level.rawValue, pluginName, message(), metadata)", "sink(level.rawValue, pluginName, message(), metadata.merging([\"api\": addedNote]) { old, _ in old })"),
-        ])
-        try patch(copy.appendingPathComponent("LifecycleScope.swift"), [
-            (
-                "    var executorWorkers: Int { get }\n}\n",
-                "    var executorWorkers: Int { get }\n\n    /// Added in the next minor version.\n    func addedRequirement() -> Int\n}\n\n@_spi(AioRunRuntime)\nextension LifecycleScope {\n    /// The default for runtimes built before it.\n    public func addedRequirement() -> Int { 1 }\n}\n"
-            ),
-        ])
+        try patch(
+            copy.appendingPathComponent("PluginContext.swift"),
+            [
+                (
+                    "public final class PluginContext: Sendable {\n",
+                    "public final class PluginContext: Sendable {\n"
+                        + "    /// Added in the next minor version.\n"
+                        + "    public let addedFirst: [String] = [\"added\"]\n"
+                ),
+                (
+                    "    /// Asks the host to shut down,",
+                    "    /// Added in the next minor version.\n"
+                        + "    public func addedMethod() -> Int { addedFirst.count }\n\n"
+                        + "    /// Asks the host to shut down,"
+                ),
+            ])
+        try patch(
+            copy.appendingPathComponent("PluginLog.swift"),
+            [
+                (
+                    "public struct PluginLog: Sendable {\n",
+                    "public struct PluginLog: Sendable {\n"
+                        + "    /// Added in the next minor version.\n    public let addedNote: String = \"2.1\"\n"
+                ),
+                // The new library marks what it logs, proving that the old callers reached it.
+                (
+                    "sink(level.rawValue, pluginName, message(), metadata)",
+                    "sink(level.rawValue, pluginName, message(),"
+                        + " metadata.merging([\"api\": addedNote]) { old, _ in old })"
+                ),
+            ])
+        try patch(
+            copy.appendingPathComponent("LifecycleScope.swift"),
+            [
+                (
+                    "    var executorWorkers: Int { get }\n}\n",
+                    "    var executorWorkers: Int { get }\n\n"
+                        + "    /// Added in the next minor version.\n    func addedRequirement() -> Int\n}\n\n"
+                        + "@_spi(AioRunRuntime)\nextension LifecycleScope {\n"
+                        + "    /// The default for runtimes built before it.\n"
+                        + "    public func addedRequirement() -> Int { 1 }\n}\n"
+                )
+            ])
         let next = try buildAPI(from: copy, into: scratch.appendingPathComponent("next-lib"))
-        let plugin = try buildPlugin(against: Products.folder.appendingPathComponent("Modules"), library: Products.folder)
+        let plugin = try buildPlugin(
+            against: Products.folder.appendingPathComponent("Modules"), library: Products.folder)
         let lines = try assertPluginRuns(plugin, environment: ["LD_LIBRARY_PATH": next.path])
-        XCTAssertTrue(lines.contains { $0.contains("evolving plugin ran") && $0.contains("api=2.1") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(
+            lines.contains { $0.contains("evolving plugin ran") && $0.contains("api=2.1") },
+            lines.joined(separator: "\n"))
     }
 
     // MARK: - Building
@@ -195,9 +224,11 @@ final class APIEvolutionTests: XCTestCase {
         let evolution = manifest.contains("-enable-library-evolution") ? ["-enable-library-evolution"] : []
         let files = try Self.apiFiles(in: sources).map { sources.appendingPathComponent($0).path }
         let result = try swiftc(
-            ["-parse-as-library", "-module-name", "AioRunPluginAPI", "-emit-library", "-emit-module",
-             "-emit-module-path", output.appendingPathComponent("AioRunPluginAPI.swiftmodule").path,
-             "-o", output.appendingPathComponent("libAioRunPluginAPI.so").path] + evolution + files)
+            [
+                "-parse-as-library", "-module-name", "AioRunPluginAPI", "-emit-library", "-emit-module",
+                "-emit-module-path", output.appendingPathComponent("AioRunPluginAPI.swiftmodule").path,
+                "-o", output.appendingPathComponent("libAioRunPluginAPI.so").path,
+            ] + evolution + files)
         XCTAssertEqual(result.code, 0, result.transcript)
         guard result.code == 0 else { throw HostTestError.buildFailed("the API library in \(sources.path)") }
         return output
@@ -207,12 +238,15 @@ final class APIEvolutionTests: XCTestCase {
     func buildAPI(fromCommit commit: String, name: String) throws -> URL {
         let checkout = scratch.appendingPathComponent("\(name)-src")
         try FileManager.default.createDirectory(at: checkout, withIntermediateDirectories: true)
-        let archive = try ChildProcess(URL(fileURLWithPath: "/bin/bash"), [
-            "-c", "git archive \(commit) Sources/AioRunPluginAPI | tar -xf - -C '\(checkout.path)'",
-        ], directory: Products.repositoryRoot)
+        let archive = try ChildProcess(
+            URL(fileURLWithPath: "/bin/bash"),
+            [
+                "-c", "git archive \(commit) Sources/AioRunPluginAPI | tar -xf - -C '\(checkout.path)'",
+            ], directory: Products.repositoryRoot)
         XCTAssertEqual(try archive.waitForExit(within: .seconds(60)).code, 0, archive.transcript)
         return try buildAPI(
-            from: checkout.appendingPathComponent("Sources/AioRunPluginAPI"), into: scratch.appendingPathComponent(name))
+            from: checkout.appendingPathComponent("Sources/AioRunPluginAPI"), into: scratch.appendingPathComponent(name)
+        )
     }
 
     /// Builds ``pluginSource`` against the API module in `api`, linking `libAioRunPluginAPI.so` by
@@ -223,7 +257,8 @@ final class APIEvolutionTests: XCTestCase {
         try Self.pluginSource.write(to: source, atomically: true, encoding: .utf8)
         let output = scratch.appendingPathComponent("libevolving-\(UUID().uuidString).so").path
         let result = try swiftc([
-            "-parse-as-library", "-module-name", "EvolvingPlugin", "-emit-library", "-I", api.path, "-L", (library ?? api).path,
+            "-parse-as-library", "-module-name", "EvolvingPlugin", "-emit-library", "-I", api.path, "-L",
+            (library ?? api).path,
             "-lAioRunPluginAPI", "-o", output, source.path,
         ])
         XCTAssertEqual(result.code, 0, result.transcript)
@@ -233,7 +268,8 @@ final class APIEvolutionTests: XCTestCase {
 
     /// Runs `swiftc` in Swift 6 mode with `arguments`.
     func swiftc(_ arguments: [String]) throws -> (code: Int32, transcript: String) {
-        let compiler = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["swiftc", "-swift-version", "6"] + arguments)
+        let compiler = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"), ["swiftc", "-swift-version", "6"] + arguments)
         let code = try compiler.waitForExit(within: .seconds(600)).code
         return (code, compiler.transcript)
     }
@@ -276,7 +312,8 @@ final class APIEvolutionTests: XCTestCase {
         guard let first else { throw XCTSkip("the current ABI number \(current) is not committed yet") }
         let parent = try git(["rev-parse", "--verify", "--quiet", "\(first)^"])?
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        return ABIHistory(currentABI: current, firstOfCurrentABI: first, lastOfPreviousABI: parent.flatMap { $0.isEmpty ? nil : $0 })
+        return ABIHistory(
+            currentABI: current, firstOfCurrentABI: first, lastOfPreviousABI: parent.flatMap { $0.isEmpty ? nil : $0 })
     }
 
     /// The number in `AIORUN_PLUGIN_ABI: UInt32 { n }`.
@@ -286,13 +323,16 @@ final class APIEvolutionTests: XCTestCase {
             throw HostTestError.buildFailed("ABI.swift has no \(marker)")
         }
         let digits = source[range.upperBound...].drop { $0 == " " }.prefix { $0.isNumber }
-        guard let number = UInt32(digits) else { throw HostTestError.buildFailed("ABI.swift: no number after \(marker)") }
+        guard let number = UInt32(digits) else {
+            throw HostTestError.buildFailed("ABI.swift: no number after \(marker)")
+        }
         return number
     }
 
     /// Runs git in the repository; nil when it fails.
     func git(_ arguments: [String]) throws -> String? {
-        let process = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["git"] + arguments, directory: Products.repositoryRoot)
+        let process = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"), ["git"] + arguments, directory: Products.repositoryRoot)
         guard try process.waitForExit(within: .seconds(60)).code == 0 else { return nil }
         return process.transcript
     }

@@ -14,7 +14,9 @@ final class NullScope: LifecycleScope {
     }
     func onShutdown(label: String, callback: @escaping @Sendable () async throws -> Void) {}
     func requestShutdown(reason: String) {}
-    func runBlocking<T: Sendable>(label: String, job: @escaping @Sendable () throws -> T) async throws -> T { try job() }
+    func runBlocking<T: Sendable>(label: String, job: @escaping @Sendable () throws -> T) async throws -> T {
+        try job()
+    }
     var executorWorkers: Int { 1 }
 }
 
