@@ -1,4 +1,4 @@
-import AioRunPluginAPI
+@_spi(AioRunRuntime) import AioRunPluginAPI
 import Logging
 import Synchronization
 

@@ -1,4 +1,4 @@
-import AioRunPluginAPI
+@_spi(AioRunRuntime) import AioRunPluginAPI
 
 /// How far a unit's teardown has gone. Work started in a later phase is treated accordingly.
 enum UnitPhase: Int, Comparable, Sendable {

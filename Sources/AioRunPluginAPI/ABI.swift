@@ -1,14 +1,24 @@
 /// The ABI number of the plugin contract that the *calling* binary was compiled against.
 ///
 /// It is emitted into every client, so a plugin carries the number it was built with and the
-/// host carries its own; neither reads it from the loaded `libAioRunPluginAPI.so`.
-/// Bump it on any change to a public type or public function body of this module.
+/// host carries its own; neither reads it from the loaded `libAioRunPluginAPI.so`. The host
+/// refuses a plugin whose number differs from its own.
+///
+/// Bump it only for a change that breaks plugins already built: removing or renaming a public
+/// declaration, changing a signature or a `@frozen`/`@_alwaysEmitIntoClient`/`@inlinable` body,
+/// changing the library's build mode. Additive changes bump only ``AIORUN_PLUGIN_API_VERSION``;
+/// see README "Writing a plugin", "How the API evolves".
+///
+/// 2: `AioRunAPIError` became a struct with a `Code`; the library is built with library evolution.
 @_alwaysEmitIntoClient
-public var AIORUN_PLUGIN_ABI: UInt32 { 1 }
+public var AIORUN_PLUGIN_ABI: UInt32 { 2 }
 
-/// The human-readable version of the API package, compiled into the client like the ABI number.
+/// The version of the API package (major.minor.patch), compiled into the client like the ABI
+/// number. The major is the ABI number; the minor grows with each additive change, so a plugin
+/// built against `2.0` runs in a host with `2.1`, while one built against `2.1` may use what a
+/// `2.0` host lacks.
 @_alwaysEmitIntoClient
-public var AIORUN_PLUGIN_API_VERSION: String { "1.0.0" }
+public var AIORUN_PLUGIN_API_VERSION: String { "2.0.0" }
 
 /// Reports the ABI number of the `libAioRunPluginAPI.so` that is actually loaded.
 ///
@@ -17,5 +27,5 @@ public var AIORUN_PLUGIN_API_VERSION: String { "1.0.0" }
 /// C symbol resolved at run time proves which library copy the process mapped.
 @c(aiorun_api_abi)
 public func aiorunLoadedAPIABI() -> UInt32 {
-    1
+    2
 }

@@ -1,6 +1,6 @@
 extension PluginContext {
     /// Runs a long-lived service (an HTTP server's `ServiceGroup`, a gRPC server, …) so that
-    /// shutdown drains it instead of cutting it (DESIGN §4, "Servers").
+    /// shutdown drains it instead of cutting it (see README "Writing a server plugin").
     ///
     /// - `run` runs inside ``shutdownWaitsFor(_:file:line:_:)``: cancelling the caller (phase 2)
     ///   does not cancel the service; teardown waits for it (phase 3), bounded by the plugin's

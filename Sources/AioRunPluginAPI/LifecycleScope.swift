@@ -1,7 +1,9 @@
 /// The runtime's side of a ``PluginContext``: one plugin's share of the shared lifecycle manager.
 ///
-/// The AioRun runtime implements it; plugins use it only through ``PluginContext``. Every method
+/// The AioRun runtime implements it; plugins use it only through ``PluginContext`` and cannot see
+/// it (`@_spi(AioRunRuntime)`, see README "Writing a plugin"). Every method
 /// takes a label that names the work in logs, time-limit reports and the shutdown report.
+@_spi(AioRunRuntime)
 public protocol LifecycleScope: AnyObject, Sendable {
     /// Starts a tracked task. It is cancelled at shutdown (phase 2) and waited for (phase 3).
     /// A task spawned once teardown has begun starts already cancelled.
@@ -21,23 +23,4 @@ public protocol LifecycleScope: AnyObject, Sendable {
 
     /// The most worker threads the plugin's executor pool will create.
     var executorWorkers: Int { get }
-}
-
-/// Errors raised by the API itself.
-public enum AioRunAPIError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// A free function such as ``shutdownWaitsFor(_:file:line:_:)`` was called outside any
-    /// AioRun-managed task, so there is no lifecycle to attach the work to.
-    case noCurrentContext(function: String)
-    /// The plugin's executor pool no longer accepts jobs because its teardown has begun.
-    case executorClosed(plugin: String, job: String)
-
-    /// One line naming what failed and why.
-    public var description: String {
-        switch self {
-        case .noCurrentContext(let function):
-            return "\(function) was called outside an AioRun-managed task (no PluginContext.current)"
-        case .executorClosed(let plugin, let job):
-            return "executor pool of plugin \(plugin) is draining for shutdown; job \(job) was refused"
-        }
-    }
 }

@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // The plugin contract. It is its own package so that every plugin and the host share ONE
-// dynamically linked copy of its type metadata (see DESIGN §1 and README "Why the API is a package").
+// dynamically linked copy of its type metadata (see README "Writing a plugin", "Building").
 import PackageDescription
 
 let package = Package(
@@ -19,7 +19,12 @@ let package = Package(
             name: "AioRunPluginAPI",
             path: ".",
             exclude: ["LogBridge", "Package.swift"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            // Library evolution (resilient types): a plugin built against an older API version of
+            // the same ABI keeps working when a later version adds methods, stored properties or
+            // protocol requirements with defaults (see README "Writing a plugin", "How the API
+            // evolves"). An unsafe flag: SwiftPM accepts it here because plugins depend on this
+            // package by path (and since Swift 6.2 also in versioned dependencies).
+            swiftSettings: [.swiftLanguageMode(.v6), .unsafeFlags(["-enable-library-evolution"])]
         ),
         .target(
             name: "AioRunLogBridge",

@@ -15,13 +15,14 @@ public final class PluginContext: Sendable {
     /// A suggested thread count for libraries that start their own threads (for example
     /// `NIOSingletons.groupLoopCountSuggestion`). At least 1.
     public let threadHint: Int
-    /// The runtime that backs this context.
-    public let scope: any LifecycleScope
+    /// The runtime that backs this context. Runtime only: plugins use the methods below.
+    @_spi(AioRunRuntime) public let scope: any LifecycleScope
 
     /// The context of the plugin whose task is running now, if any.
     @TaskLocal public static var current: PluginContext?
 
-    /// Creates a context. Only the runtime calls this.
+    /// Creates a context. Runtime only: the host creates one per plugin instance.
+    @_spi(AioRunRuntime)
     public init(name: String, log: PluginLog, config: PluginConfig, threadHint: Int, scope: any LifecycleScope) {
         self.name = name
         self.log = log
@@ -70,10 +71,11 @@ public final class PluginContext: Sendable {
 
 /// A plugin's executor pool: real threads, created lazily, drained and joined at shutdown.
 public struct ExecutorPoolHandle: Sendable {
-    /// The runtime that owns the pool.
-    public let scope: any LifecycleScope
+    /// The runtime that owns the pool. Runtime only.
+    @_spi(AioRunRuntime) public let scope: any LifecycleScope
 
-    /// Creates a handle. Only ``PluginContext`` calls this.
+    /// Creates a handle. Runtime only: ``PluginContext`` makes the one a plugin sees.
+    @_spi(AioRunRuntime)
     public init(scope: any LifecycleScope) {
         self.scope = scope
     }
@@ -85,7 +87,8 @@ public struct ExecutorPoolHandle: Sendable {
     ///
     /// If the caller is cancelled while the job is still queued, the job never starts and the
     /// caller gets `CancellationError`. A job that has started runs to its end. Once the plugin's
-    /// teardown drains the pool, new jobs fail with ``AioRunAPIError/executorClosed(plugin:job:)``.
+    /// teardown drains the pool, new jobs fail with an ``AioRunAPIError`` with code
+    /// ``AioRunAPIError/Code/executorClosed``.
     public func run<T: Sendable>(
         _ label: String? = nil, file: String = #fileID, line: Int = #line,
         _ job: @escaping @Sendable () throws -> T
@@ -97,8 +100,8 @@ public struct ExecutorPoolHandle: Sendable {
 /// Runs `operation` shielded from shutdown in the current plugin's (or `run {}` program's)
 /// lifecycle; see ``PluginContext/shutdownWaitsFor(_:file:line:_:)``.
 ///
-/// Throws ``AioRunAPIError/noCurrentContext(function:)`` outside an AioRun-managed task, before
-/// starting anything.
+/// Throws an ``AioRunAPIError`` with code ``AioRunAPIError/Code/noCurrentContext`` outside an
+/// AioRun-managed task, before starting anything.
 public func shutdownWaitsFor<T: Sendable>(
     _ label: String? = nil, file: String = #fileID, line: Int = #line,
     _ operation: @escaping @Sendable () async throws -> T

@@ -1,7 +1,7 @@
 /// What a plugin's `aiorun_plugin_entry` hands to the host: its name and how to create it.
 ///
 /// The host receives it as a +1 retained object and casts it with `as?`. That cast only works
-/// because host and plugin share one copy of this module's metadata (DESIGN §1).
+/// because host and plugin share one copy of this module's metadata (see README "Writing a plugin").
 public final class PluginDescriptor: Sendable {
     /// The plugin's name: `[a-z0-9][a-z0-9_-]{0,63}`, unique within one host.
     public let name: String
@@ -12,7 +12,8 @@ public final class PluginDescriptor: Sendable {
     /// Creates the plugin instance. Throwing rejects the plugin before anything runs.
     public let make: @Sendable (PluginContext) throws -> any AioRunPlugin
 
-    /// Creates a descriptor. Plugins normally call ``aiorunExportPlugin(hostABI:pluginABI:name:make:)``.
+    /// Creates a descriptor. Runtime only: plugins call ``aiorunExportPlugin(hostABI:pluginABI:name:make:)``.
+    @_spi(AioRunRuntime)
     public init(
         name: String,
         abi: UInt32,
@@ -23,6 +24,18 @@ public final class PluginDescriptor: Sendable {
         self.abi = abi
         self.apiVersion = apiVersion
         self.make = make
+    }
+}
+
+extension PluginDescriptor {
+    /// The path by which ``aiorunExportPlugin(hostABI:pluginABI:name:make:)``, emitted into each
+    /// plugin, creates its descriptor: callable from that inlined body, invisible to plugin source.
+    @usableFromInline
+    static func exported(
+        name: String, abi: UInt32, apiVersion: String,
+        make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
+    ) -> PluginDescriptor {
+        PluginDescriptor(name: name, abi: abi, apiVersion: apiVersion, make: make)
     }
 }
 
@@ -49,7 +62,7 @@ public func aiorunExportPlugin(
 ) -> UnsafeMutableRawPointer? {
     pluginABI?.pointee = AIORUN_PLUGIN_ABI
     guard hostABI == AIORUN_PLUGIN_ABI else { return nil }
-    let descriptor = PluginDescriptor(
+    let descriptor = PluginDescriptor.exported(
         name: name, abi: AIORUN_PLUGIN_ABI, apiVersion: AIORUN_PLUGIN_API_VERSION, make: make)
     return Unmanaged.passRetained(descriptor).toOpaque()
 }

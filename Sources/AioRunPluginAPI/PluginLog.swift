@@ -1,4 +1,8 @@
 /// Severity of a plugin log record, in swift-log's order (`trace` lowest, `critical` highest).
+///
+/// Frozen: the seven levels mirror swift-log's and will not grow, so plugins may switch over them
+/// without `@unknown default`.
+@frozen
 public enum PluginLogLevel: Int, Sendable, Comparable, CaseIterable {
     /// Finest detail.
     case trace = 0
@@ -29,8 +33,9 @@ public typealias PluginLogSink =
 
 /// The API's own small log surface. Records reach the host's log handler with `plugin=<name>`.
 ///
-/// No swift-log `Logger` crosses the plugin boundary (DESIGN §1). To route a plugin's own
-/// swift-log loggers here, bootstrap `AioRunLogBridge` with ``sink`` and ``minimumLevel``.
+/// No swift-log `Logger` crosses the plugin boundary (see README "Logging through your own
+/// swift-log: the bridge"). To route a plugin's own swift-log loggers here, bootstrap
+/// `AioRunLogBridge` with ``sink`` and ``minimumLevel``.
 public struct PluginLog: Sendable {
     /// The plugin this log belongs to.
     public let pluginName: String
@@ -39,7 +44,8 @@ public struct PluginLog: Sendable {
     /// The raw sink, for `AioRunLogBridge.bootstrap(sink:minimumLevel:)`.
     public let sink: PluginLogSink
 
-    /// Creates a log surface. The runtime makes one per plugin.
+    /// Creates a log surface. Runtime only: the host makes one per plugin.
+    @_spi(AioRunRuntime)
     public init(pluginName: String, minimumLevel: PluginLogLevel, sink: @escaping PluginLogSink) {
         self.pluginName = pluginName
         self.minimumLevel = minimumLevel

@@ -116,18 +116,18 @@ final class LoadingEndToEndTests: XCTestCase {
             #include <stddef.h>
             void *aiorun_plugin_entry(uint32_t host_abi, uint32_t *plugin_abi) { *plugin_abi = 999; return NULL; }
             """, in: scratch)
-        try assertRejected(library, step: "handshake", reason: "plugin built against ABI 999, host provides 1")
+        try assertRejected(library, step: "handshake", reason: "plugin built against ABI 999, host provides 2")
     }
 
     func testOlderAndSilentPluginABIAreRejected() throws {
-        let newer = try Scratch.cLibrary("libabi2.so", source: """
-            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { *plugin = 2; return (void *)0; }
+        let newer = try Scratch.cLibrary("libabi1.so", source: """
+            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { *plugin = 1; return (void *)0; }
             """, in: scratch)
-        try assertRejected(newer, step: "handshake", reason: "plugin built against ABI 2, host provides 1")
+        try assertRejected(newer, step: "handshake", reason: "plugin built against ABI 1, host provides 2")
         let silent = try Scratch.cLibrary("libabi0.so", source: """
             void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { return (void *)0; }
             """, in: scratch)
-        try assertRejected(silent, step: "handshake", reason: "plugin did not report its ABI number, host provides 1")
+        try assertRejected(silent, step: "handshake", reason: "plugin did not report its ABI number, host provides 2")
     }
 
     func testEntryReturningNullWithMatchingABIIsRejected() throws {
@@ -155,7 +155,7 @@ final class LoadingEndToEndTests: XCTestCase {
     func testDescriptorCreatedInPluginCastsInHost() throws {
         let host = try ChildProcess.host([Products.plugin("hello")])
         let loaded = try host.waitForLine(containing: "loaded plugin hello from", within: .seconds(30))
-        XCTAssertTrue(loaded.text.contains("(ABI 1, API 1.0.0)"), loaded.text)
+        XCTAssertTrue(loaded.text.contains("(ABI 2, API 2.0.0)"), loaded.text)
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
     }
 
@@ -211,7 +211,7 @@ final class LoadingEndToEndTests: XCTestCase {
         try? FileManager.default.removeItem(at: copy.appendingPathComponent(".build"))
         let abiFile = copy.appendingPathComponent("ABI.swift")
         let source = try String(contentsOf: abiFile, encoding: .utf8)
-        let stray = source.replacingOccurrences(of: "public func aiorunLoadedAPIABI() -> UInt32 {\n    1\n}", with: "public func aiorunLoadedAPIABI() -> UInt32 {\n    2\n}")
+        let stray = source.replacingOccurrences(of: "public func aiorunLoadedAPIABI() -> UInt32 {\n    2\n}", with: "public func aiorunLoadedAPIABI() -> UInt32 {\n    3\n}")
         XCTAssertNotEqual(source, stray, "the ABI function's body changed shape; update this test")
         try stray.write(to: abiFile, atomically: true, encoding: .utf8)
         let build = try ChildProcess(
@@ -221,7 +221,7 @@ final class LoadingEndToEndTests: XCTestCase {
         let host = try ChildProcess.host([Products.plugin("hello")], environment: ["LD_LIBRARY_PATH": folder])
         try host.expectExit(65, within: .seconds(30))
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
-        XCTAssertTrue(message.contains("API self-check: the loaded libAioRunPluginAPI.so provides ABI 2, this host was built with ABI 1"), message)
+        XCTAssertTrue(message.contains("API self-check: the loaded libAioRunPluginAPI.so provides ABI 3, this host was built with ABI 2"), message)
         XCTAssertTrue(message.contains(folder), message)
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
     }
