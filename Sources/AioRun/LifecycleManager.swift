@@ -116,6 +116,11 @@ public final class LifecycleManager: Sendable {
             name: name, config: config, executorWorkers: executorWorkers, shutdownTimeout: shutdownTimeout)
         let context = unit.context
         let plugin = try PluginContext.$current.withValue(context) { try make(context) }
+        // Kept for the life of the process, like the library that holds its code (never
+        // unloaded): a plugin's deinit never runs after its teardown, so code that the host no
+        // longer watches (a damaged library's deinit, say) cannot run between the report and
+        // the exit, and `--check` ends without running any.
+        _ = Unmanaged.passRetained(plugin as AnyObject)
         unit.main = { try await plugin.run() }
         return unit
     }

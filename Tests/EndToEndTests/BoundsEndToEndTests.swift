@@ -52,7 +52,7 @@ final class BoundsEndToEndTests: XCTestCase {
         XCTAssertTrue(said.text.contains("the initializer of plugin faulty"), said.text)
         XCTAssertTrue(said.text.contains("step create") && said.text.contains("running for "), said.text)
         XCTAssertTrue(said.text.contains("4.000s (--load-timeout)"), said.text)
-        let exit = try host.expectExit(65, within: .seconds(20))
+        try host.expectExit(65, within: .seconds(20))
         let message = assertOneError(host, naming: Products.plugin("faulty"), step: "create")
         XCTAssertTrue(message.contains("load time limit of 4.000s"), message)
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
@@ -67,7 +67,7 @@ final class BoundsEndToEndTests: XCTestCase {
         host.send(SIGTERM)
         let said = try host.waitForLine(containing: "SIGTERM while plugins load", within: .seconds(5))
         XCTAssertTrue(said.text.contains("plugin \(hang) to load"), said.text)
-        let exit = try host.expectExit(65, within: .seconds(20))
+        try host.expectExit(65, within: .seconds(20))
         assertOneError(host, naming: hang, step: "load")
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
     }
@@ -182,7 +182,7 @@ final class BoundsEndToEndTests: XCTestCase {
             "--set", "faulty.mode=stubborn-tasks", "--set", "faulty.style=spin", "--set", "faulty.count=8",
         ])
         try host.waitForLine(containing: "stubborn tasks started", within: .seconds(30))
-        let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(20))
+        try host.stop(with: SIGTERM, expecting: 70, within: .seconds(20))
         XCTAssertLessThanOrEqual(try stopTime(of: "faulty", in: host), 1.3, host.transcript)
         XCTAssertNotNil(host.index(of: "stopped plugin hello"), host.transcript)
     }
