@@ -176,7 +176,9 @@ final class PluginFileFuzzTests: XCTestCase {
             } else {
                 let region = regions[random.next(below: regions.count)]
                 what = "\(region.name) mutated"
-                for _ in 0...random.next(below: 4) { Self.mutate(&bytes, in: region.range, &random) }
+                for _ in 0...random.next(below: 4) {
+                    Self.mutate(&bytes, in: region.range, structuralOnly: region.name == "relocations", &random)
+                }
             }
             let path = try write("lib\(name)-\(index).so", Data(bytes))
             let run = try HostRun(arguments: ["--check", "--load-timeout", "10", path], timeout: .seconds(60))
@@ -218,8 +220,20 @@ final class PluginFileFuzzTests: XCTestCase {
 
     /// One change inside `range`: a flipped bit, a random byte, a special byte, or an aligned
     /// 8-byte field (an address, size or index) set to a special value.
-    static func mutate(_ bytes: inout [UInt8], in range: Range<Int>, _ random: inout SplitMix64) {
-        let at = range.lowerBound + random.next(below: range.count)
+    ///
+    /// `structuralOnly` (relocation tables): only what the loader interprets, each entry's
+    /// `r_offset` and `r_info` (where to write, which type and symbol), never its `r_addend`. The
+    /// loader adds an addend without following it; a damaged addend is a damaged pointer in the
+    /// plugin's own data, like a changed byte of its code, which no loader check can see and
+    /// which crashes the plugin's code when that code runs (README, Failure modes).
+    static func mutate(
+        _ bytes: inout [UInt8], in range: Range<Int>, structuralOnly: Bool = false, _ random: inout SplitMix64
+    ) {
+        var at = range.lowerBound + random.next(below: range.count)
+        if structuralOnly {
+            let entry = (at - range.lowerBound) / 24
+            at = range.lowerBound + entry * 24 + random.next(below: 16)
+        }
         switch random.next(below: 4) {
         case 0: bytes[at] ^= 1 << UInt8(random.next(below: 8))
         case 1: bytes[at] = UInt8(random.next(below: 256))
