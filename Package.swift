@@ -26,11 +26,13 @@ let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let exportsSignalGuard: [LinkerSetting] = [
     .unsafeFlags(
         [
-            "sigaction", "signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "raise", "gsignal",
+            "sigaction", "signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "raise",
+            "gsignal",
             "dispatch_source_create",
         ]
-            .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] },
-        .when(platforms: [.linux])),
+        .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] },
+        .when(platforms: [.linux])
+    )
 ]
 
 let plugins = [
@@ -73,7 +75,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "CAioRunSignalGuard",
             ],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
         // The guard over the host's signals: what it keeps and what it saw (a C target, so that
         // it can run inside signal handlers).
         .target(name: "CAioRunSignalGuard"),
@@ -83,33 +86,40 @@ let package = Package(
         .target(
             name: "AioRunHost",
             dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
         .target(
             name: "AioRunTOML",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
         .executableTarget(
             name: "aiorun-host",
             dependencies: [
-                "AioRunHost", "AioRunSignalInterposer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AioRunHost", "AioRunSignalInterposer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swift6,
-            linkerSettings: exportsSignalGuard),
+            linkerSettings: exportsSignalGuard
+        ),
         .executableTarget(
             name: "SeedExample",
             dependencies: ["AioRun", "AioRunSignalInterposer"],
             path: "examples/InProcess",
             exclude: ["README.md"],
             swiftSettings: swift6,
-            linkerSettings: exportsSignalGuard),
+            linkerSettings: exportsSignalGuard
+        ),
         .testTarget(
             name: "AioRunTests",
             dependencies: ["AioRun"],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
         .target(
             name: "AioRunTestKit",
             dependencies: ["AioRun", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
         .testTarget(
             name: "AioRunTestKitTests",
             dependencies: [
@@ -117,16 +127,19 @@ let package = Package(
                 .product(name: "AioRunLogBridge", package: "AioRunPluginAPI"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
         // The host's own types (argument parsing, config reader, ELF reader, log format); the
         // ELF tests read the plugins this package builds.
         .testTarget(
             name: "AioRunHostTests",
             dependencies: ["AioRunHost"],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["aiorun-host", "SeedExample"],
-            swiftSettings: swift6),
+            swiftSettings: swift6
+        ),
     ] + plugins.map(\.1)
 )

@@ -21,7 +21,7 @@ let package = Package(
     dependencies: [
         // As for any out-of-tree plugin: the API as a product of its own package, linked as the
         // shared libAioRunPluginAPI.so (README, "Why the API is its own package").
-        .package(path: "../Sources/AioRunPluginAPI"),
+        .package(path: "../Sources/AioRunPluginAPI")
     ],
     targets: [
         .target(name: "BenchSleepers", dependencies: [api], swiftSettings: swift6),

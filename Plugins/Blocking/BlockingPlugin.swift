@@ -43,6 +43,7 @@ final class BlockingPlugin: AioRunPlugin {
 
 /// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "blocking") { try BlockingPlugin(context: $0) }
 }

@@ -18,7 +18,11 @@ final class JournalPlugin: AioRunPlugin {
     init(context: PluginContext) throws {
         self.context = context
         guard let path = context.config["path"], !path.isEmpty else {
-            throw PluginConfigError(key: "path", value: "", expected: "the journal file's path (--set \(context.name).path=FILE)")
+            throw PluginConfigError(
+                key: "path",
+                value: "",
+                expected: "the journal file's path (--set \(context.name).path=FILE)"
+            )
         }
         self.path = path
         interval = try context.config["interval-ms"].map { _ in
@@ -101,6 +105,7 @@ final class Counter: Sendable {
 
 /// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "journal") { try JournalPlugin(context: $0) }
 }

@@ -29,6 +29,9 @@ final class ShieldDemoPlugin: AioRunPlugin {
 
 /// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
-    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "shield-demo") { try ShieldDemoPlugin(context: $0) }
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
+    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "shield-demo") {
+        try ShieldDemoPlugin(context: $0)
+    }
 }

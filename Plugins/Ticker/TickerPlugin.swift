@@ -22,7 +22,13 @@ final class TickerPlugin: AioRunPlugin {
             while true {
                 try await Task.sleep(for: interval)
                 count += 1
-                logger.info("tick \(count)", metadata: ["interval-ms": "\(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)"])
+                logger.info(
+                    "tick \(count)",
+                    metadata: [
+                        "interval-ms":
+                            "\(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)"
+                    ]
+                )
             }
         }
     }
@@ -30,6 +36,7 @@ final class TickerPlugin: AioRunPlugin {
 
 /// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "ticker") { try TickerPlugin(context: $0) }
 }

@@ -1,4 +1,5 @@
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,7 +100,8 @@ public final class BoundedLogWriter: @unchecked Sendable {
             Self.writeAll(fd, Array(line.utf8))
             return
         }
-        let fits = queuedLines == 0
+        let fits =
+            queuedLines == 0
             || (queuedLines < Self.maxQueuedLines && queuedBytes + bytes <= Self.maxQueuedBytes)
         if !fits {
             droppedSinceLastNotice += 1
@@ -257,7 +259,10 @@ public final class BoundedLogWriter: @unchecked Sendable {
     /// process made non-blocking is waited for with `poll` instead of losing the bytes (only the
     /// writer thread may wait).
     private static func writeAll(
-        _ fd: Int32, _ bytes: [UInt8], waitIfNonBlocking: Bool = false, progress: () -> Void = {}
+        _ fd: Int32,
+        _ bytes: [UInt8],
+        waitIfNonBlocking: Bool = false,
+        progress: () -> Void = {}
     ) {
         bytes.withUnsafeBytes { buffer in
             guard let base = buffer.baseAddress else { return }

@@ -36,7 +36,8 @@ final class ExecutorPool: Sendable {
     /// Creates an empty pool; no thread starts until the first job. `reportFailure` receives
     /// errors no caller will see: what failed, and the error.
     init(
-        owner: String, maxWorkers: Int,
+        owner: String,
+        maxWorkers: Int,
         startThread: @escaping @Sendable (String, @escaping @Sendable () -> Void) -> ThreadStartError? = {
             // Joined by `drain()`: the worker records its own thread (see `PoolWorker.run`).
             if case .failure(let error) = StartThread.joinable($0, $1) { return error }
@@ -113,7 +114,7 @@ final class ExecutorPool: Sendable {
             return outcome
         }
         caller?.resume(throwing: CancellationError())
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
     }
 
     private func startWorker(index: Int) {
@@ -125,8 +126,8 @@ final class ExecutorPool: Sendable {
             return outcome
         }
         if wake { state.signal() }
-        stranded.forEach { $0.resume(throwing: error) }
-        waiters.forEach { $0.resume() }
+        for caller in stranded { caller.resume(throwing: error) }
+        for waiter in waiters { waiter.resume() }
         reportFailure("starting an executor thread", error)
     }
 
@@ -160,9 +161,9 @@ final class ExecutorPool: Sendable {
             queuedHint.store(0, ordering: .relaxed)
             return outcome
         }
-        refused.forEach { $0.resume(throwing: CancellationError()) }
+        for caller in refused { caller.resume(throwing: CancellationError()) }
         // A drain that was waiting for the queue to empty, with nothing running, is done now.
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
         state.broadcast()
     }
 

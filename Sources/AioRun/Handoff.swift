@@ -1,4 +1,3 @@
-
 /// A one-shot meeting point between a waiter and the work that produces its result.
 ///
 /// Exactly one of `deliver` and `cancel` wins. The waiter's continuation is resumed once, whether

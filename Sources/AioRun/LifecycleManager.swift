@@ -51,7 +51,8 @@ public final class LifecycleManager: Sendable {
         signals.start(
             latch: latch,
             escalate: { [self] name, number in escalate(signal: name, number: number) },
-            other: { [self] number in received(otherSignal: number) })
+            other: { [self] number in received(otherSignal: number) }
+        )
         // After the dispositions above are in place: they are the ones the guard keeps.
         SignalGuard.arm()
         startSignalSweep()
@@ -71,7 +72,10 @@ public final class LifecycleManager: Sendable {
     ///   - executorWorkers: its pool size, or `nil` for the manager's default.
     ///   - shutdownTimeout: its time limit, or `nil` for the manager's default.
     public func addUnit(
-        name: String, config: PluginConfig, executorWorkers: Int? = nil, shutdownTimeout: Duration? = nil
+        name: String,
+        config: PluginConfig,
+        executorWorkers: Int? = nil,
+        shutdownTimeout: Duration? = nil
     ) -> ManagedUnit {
         let events = UnitEvents(
             unhandled: { [self] plugin, what, error in reportUnhandled(plugin: plugin, what: what, error: error) },
@@ -86,13 +90,19 @@ public final class LifecycleManager: Sendable {
             name: name,
             executorWorkers: executorWorkers ?? options.executorWorkers,
             shutdownTimeout: shutdownTimeout ?? options.taskShutdownTimeout,
-            events: events)
+            events: events
+        )
         let context = PluginContext(
             name: name,
-            log: PluginLog(pluginName: name, minimumLevel: logger.logLevel.pluginLevel, sink: pluginLogSink(boundTo: name)),
+            log: PluginLog(
+                pluginName: name,
+                minimumLevel: logger.logLevel.pluginLevel,
+                sink: pluginLogSink(boundTo: name)
+            ),
             config: config,
             threadHint: OnlineCores.count,
-            scope: scope)
+            scope: scope
+        )
         scope.attach(context)
         units.withLock { $0.append(scope) }
         return ManagedUnit(context: context, scope: scope)
@@ -109,11 +119,18 @@ public final class LifecycleManager: Sendable {
     ///   - shutdownTimeout: its time limit, or `nil` for the manager's default.
     ///   - make: creates the plugin from its context (a descriptor's `make`).
     public func addUnit(
-        name: String, config: PluginConfig, executorWorkers: Int? = nil, shutdownTimeout: Duration? = nil,
+        name: String,
+        config: PluginConfig,
+        executorWorkers: Int? = nil,
+        shutdownTimeout: Duration? = nil,
         make: (PluginContext) throws -> any AioRunPlugin
     ) rethrows -> ManagedUnit {
         var unit = addUnit(
-            name: name, config: config, executorWorkers: executorWorkers, shutdownTimeout: shutdownTimeout)
+            name: name,
+            config: config,
+            executorWorkers: executorWorkers,
+            shutdownTimeout: shutdownTimeout
+        )
         let context = unit.context
         let plugin = try PluginContext.$current.withValue(context) { try make(context) }
         // Kept for the life of the process, like the library that holds its code (never
@@ -134,11 +151,18 @@ public final class LifecycleManager: Sendable {
     ///   - shutdownTimeout: its time limit, or `nil` for the manager's default.
     ///   - main: what the unit runs; it sees the unit's context as `PluginContext.current`.
     public func addUnit(
-        name: String, config: PluginConfig, executorWorkers: Int? = nil, shutdownTimeout: Duration? = nil,
+        name: String,
+        config: PluginConfig,
+        executorWorkers: Int? = nil,
+        shutdownTimeout: Duration? = nil,
         main: @escaping @Sendable () async throws -> Void
     ) -> ManagedUnit {
         var unit = addUnit(
-            name: name, config: config, executorWorkers: executorWorkers, shutdownTimeout: shutdownTimeout)
+            name: name,
+            config: config,
+            executorWorkers: executorWorkers,
+            shutdownTimeout: shutdownTimeout
+        )
         unit.main = main
         return unit
     }
@@ -159,11 +183,13 @@ public final class LifecycleManager: Sendable {
     /// context before its plugin exists (the test kit routes captured logs by it). The host uses
     /// ``addUnit(name:config:executorWorkers:shutdownTimeout:make:)``.
     public func run(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
-        await run(mains.map { unit, main in
-            var unit = unit
-            unit.main = main
-            return unit
-        })
+        await run(
+            mains.map { unit, main in
+                var unit = unit
+                unit.main = main
+                return unit
+            }
+        )
     }
 
     /// Logs an error no caller will see and, with `--stop-on-unhandled-errors`, fires the

@@ -173,7 +173,9 @@ struct PoolState {
     /// no worker left, nothing would ever run the queued jobs, so they are withdrawn and their
     /// callers returned, to be refused. Otherwise a sleeping worker must take over (`wake`), or
     /// a job queued while this thread was counted as free could wait for the next submit.
-    mutating func threadStartFailed(slot index: Int) -> (
+    mutating func threadStartFailed(
+        slot index: Int
+    ) -> (
         stranded: [PoolJob.Caller], wake: Bool, waiters: [PoolLifecycle.Waiter]
     ) {
         alive -= 1

@@ -49,7 +49,7 @@ struct PoolWorker {
             case .exit(let waiters):
                 state.unlock()
                 deliver(&finished)
-                waiters.forEach { $0.resume() }
+                for waiter in waiters { waiter.resume() }
                 return
             case .run(let job, let body):
                 state.unlock()
@@ -61,7 +61,7 @@ struct PoolWorker {
                 if !waiters.isEmpty {
                     state.unlock()
                     deliver(&finished)
-                    waiters.forEach { $0.resume() }
+                    for waiter in waiters { waiter.resume() }
                     state.lock()
                 }
             }

@@ -6,7 +6,8 @@
 /// finished in time. On expiry the body's task is left running (the caller cancels or abandons
 /// what it was waiting for; structured concurrency could not abandon it).
 func runWithin(
-    deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void
+    deadline: ContinuousClock.Instant,
+    _ body: @escaping @Sendable () async -> Void
 ) async -> Bool {
     let gate = Handoff<Bool>()
     Task(executorPreference: ControlExecutor.shared) {

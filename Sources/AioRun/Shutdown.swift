@@ -41,7 +41,8 @@ extension LifecycleManager {
 
         let exitCode = AioRunExitCode.afterShutdown(
             stoppedForUnhandledError: options.stopOnUnhandledErrors && sawUnhandledError.load(ordering: .relaxed),
-            abandonedAny: reports.contains { $0.expiredIn != nil })
+            abandonedAny: reports.contains { $0.expiredIn != nil }
+        )
         return finishShutdown(shutdown, reports: reports, exitCode: exitCode)
     }
 }

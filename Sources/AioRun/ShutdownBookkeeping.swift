@@ -63,8 +63,11 @@ extension LifecycleManager {
         let record = TeardownProgress(name: unit.name)
         let started = ContinuousClock.now
         return UnitTeardown(
-            unit: unit, started: started, record: record,
-            progressLog: logProgress(of: unit, progress: record, since: started))
+            unit: unit,
+            started: started,
+            record: record,
+            progressLog: logProgress(of: unit, progress: record, since: started)
+        )
     }
 
     /// The unit's time limit expired: logs everything still running, then cancels it and abandons
@@ -76,7 +79,8 @@ extension LifecycleManager {
         unit.abandon()
         logger.error(
             "time limit of \(unit.shutdownTimeout.seconds) expired during \(phase.rawValue); abandoning: \(abandoned)",
-            metadata: ["plugin": "\(unit.name)"])
+            metadata: ["plugin": "\(unit.name)"]
+        )
     }
 
     /// The unit's teardown ended: marks it stopped (later starts are refused), logs `stopped
@@ -88,7 +92,8 @@ extension LifecycleManager {
         report.total = .now - teardown.started
         logger.notice(
             "stopped plugin \(unit.name) in \(report.total.seconds) [\(report.outcome)] (\(report.phaseSummary))",
-            metadata: ["plugin": "\(unit.name)"])
+            metadata: ["plugin": "\(unit.name)"]
+        )
         teardown.progressLog.cancel()
         progress.withLock { _ = $0.stopped.insert(unit.name) }
         options.observer.teardownFinished(report)
@@ -97,11 +102,17 @@ extension LifecycleManager {
 
     /// The last unit stopped: logs the shutdown report and ends the periodic signal check.
     func finishShutdown(
-        _ shutdown: ShutdownInProgress, reports: [UnitTeardownReport], exitCode: Int32
+        _ shutdown: ShutdownInProgress,
+        reports: [UnitTeardownReport],
+        exitCode: Int32
     ) -> ShutdownReport {
         progress.withLock { $0.stopping = nil }
         let report = ShutdownReport(
-            trigger: shutdown.trigger, units: reports, exitCode: exitCode, total: .now - shutdown.started)
+            trigger: shutdown.trigger,
+            units: reports,
+            exitCode: exitCode,
+            total: .now - shutdown.started
+        )
         logger.notice("\(report.summary)")
         finished.store(true, ordering: .relaxed)
         return report
@@ -110,7 +121,9 @@ extension LifecycleManager {
     /// Every ``progressInterval`` while `unit`'s teardown lasts, logs its phase, its elapsed time
     /// against its limit and what it is still waiting for.
     func logProgress(
-        of unit: UnitScope, progress: TeardownProgress, since started: ContinuousClock.Instant
+        of unit: UnitScope,
+        progress: TeardownProgress,
+        since started: ContinuousClock.Instant
     ) -> Task<Void, Never> {
         Task(executorPreference: ControlExecutor.shared) { [logger] in
             while true {
@@ -120,7 +133,8 @@ extension LifecycleManager {
                 let elapsed = "\((.now - started).seconds) of \(unit.shutdownTimeout.seconds)"
                 logger.info(
                     "still stopping plugin \(unit.name): \(phase) phase, \(elapsed); waiting for \(waiting)",
-                    metadata: ["plugin": "\(unit.name)"])
+                    metadata: ["plugin": "\(unit.name)"]
+                )
             }
         }
     }

@@ -1,4 +1,3 @@
-
 /// What started the shutdown.
 public enum ShutdownTrigger: Sendable, CustomStringConvertible {
     /// The first SIGINT or SIGTERM.
@@ -37,7 +36,7 @@ final class TriggerLatch: Sendable {
             return state.waiters
         }
         guard let waiters else { return false }
-        waiters.forEach { $0.resume(returning: trigger) }
+        for waiter in waiters { waiter.resume(returning: trigger) }
         return true
     }
 

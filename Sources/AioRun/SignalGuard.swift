@@ -68,7 +68,12 @@ enum SignalGuard {
             redirected.withUnsafeBufferPointer { redirected -> Int32 in
                 guard let ownedStart = owned.baseAddress, let redirectedStart = redirected.baseAddress else { return 0 }
                 return aiorun_signal_guard_arm(
-                    ownedStart, Int32(owned.count), redirectedStart, Int32(redirected.count), currentContext)
+                    ownedStart,
+                    Int32(owned.count),
+                    redirectedStart,
+                    Int32(redirected.count),
+                    currentContext
+                )
             }
         }
         guard armed == 1 else { return }
@@ -96,9 +101,14 @@ enum SignalGuard {
             let changed = Int(aiorun_signal_guard_restore_changed(&signals, &found, Int32(owned.count)))
             for index in 0..<min(changed, owned.count) {
                 let library = self.library(containing: found[index], libraries: libraries)
-                findings.append(SignalFinding(
-                    signal: signals[index], what: .restored(found: describe(handler: found[index])),
-                    plugin: library.flatMap { libraries.plugin[$0] }, library: library))
+                findings.append(
+                    SignalFinding(
+                        signal: signals[index],
+                        what: .restored(found: describe(handler: found[index])),
+                        plugin: library.flatMap { libraries.plugin[$0] },
+                        library: library
+                    )
+                )
             }
             return findings
         }
@@ -173,13 +183,16 @@ extension SignalFinding {
         let name = SignalWatcher.name(of: signal)
         switch what {
         case .refused(let function, let requested):
-            return "\(culprit) tried to set \(name) to \(requested) with \(function)(); refused: the host keeps its own \(name) disposition (README, Failure modes, Signals)"
+            return
+                "\(culprit) tried to set \(name) to \(requested) with \(function)(); refused: the host keeps its own \(name) disposition (README, Failure modes, Signals)"
         case .restored(let found):
-            return "\(name) was changed to \(found) by \(culprit); restored the host's disposition (README, Failure modes, Signals)"
+            return
+                "\(name) was changed to \(found) by \(culprit); restored the host's disposition (README, Failure modes, Signals)"
         case .raised(let function):
             return "\(culprit) called \(function)(\(name)); sent \(name) to the whole process, as if from outside"
         case .watched:
-            return "\(culprit) watches \(name) itself (a dispatch signal source): it will react to the host's \(name) on its own; plugins should leave signals to the host and stop in onShutdown (README, Failure modes, Signals)"
+            return
+                "\(culprit) watches \(name) itself (a dispatch signal source): it will react to the host's \(name) on its own; plugins should leave signals to the host and stop in onShutdown (README, Failure modes, Signals)"
         }
     }
 }

@@ -103,9 +103,11 @@ extension LifecycleManager {
         var lines = ["status (\(signal)): \(loadOrder.count) plugins, up \((now - createdAt).seconds), \(state)"]
         for unit in loadOrder {
             let phase =
-                progress.stopped.contains(unit.name) ? "stopped"
-                : progress.stopping == unit.name ? "stopping"
-                : progress.shutdownStarted != nil ? "running, waiting for its teardown" : "running"
+                progress.stopped.contains(unit.name)
+                ? "stopped"
+                : progress.stopping == unit.name
+                    ? "stopping"
+                    : progress.shutdownStarted != nil ? "running, waiting for its teardown" : "running"
             let running = unit.stillRunningSummary()
             let parts = [
                 "\(running.count(of: .task)) tasks", "\(running.count(of: .shield)) shields",

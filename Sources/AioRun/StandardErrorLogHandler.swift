@@ -40,7 +40,8 @@ public struct StandardErrorLogHandler: LogHandler {
         merged.removeValue(forKey: "logger")
         let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
         BoundedLogWriter.standardError.write(
-            "\(LogTimestamp.now()) \(event.level.rawValue) [\(name)] \(event.message)\(rest)\n")
+            "\(LogTimestamp.now()) \(event.level.rawValue) [\(name)] \(event.message)\(rest)\n"
+        )
     }
 }
 
@@ -56,6 +57,7 @@ public enum LogTimestamp {
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
         let millis = Int(now.tv_nsec / 1_000_000)
         let milliText = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(milliText)Z"
+        return
+            "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(milliText)Z"
     }
 }

@@ -26,19 +26,22 @@ enum StartThread {
     /// Starts `body` on a new joinable thread named `name`; whoever owns it must join it with
     /// `pthread_join`. On failure `body` is released without having run.
     static func joinable(
-        _ name: String, _ body: @escaping @Sendable () -> Void
+        _ name: String,
+        _ body: @escaping @Sendable () -> Void
     ) -> Result<pthread_t, ThreadStartError> {
         start(name, body)
     }
 
     private static func start(
-        _ name: String, _ body: @escaping @Sendable () -> Void
+        _ name: String,
+        _ body: @escaping @Sendable () -> Void
     ) -> Result<pthread_t, ThreadStartError> {
         // The new thread takes over this retain; if no thread starts, it is given back here.
         let box = Unmanaged.passRetained(ThreadBody(name: name, body: body))
         var thread = pthread_t()
         let rc = pthread_create(
-            &thread, nil,
+            &thread,
+            nil,
             { raw in
                 // `raw` is the `box` passed below, never nil: pthread_create hands it over as is.
                 guard let raw else { return nil }
@@ -46,7 +49,9 @@ enum StartThread {
                 ThreadName.set(work.name)
                 work.body()
                 return nil
-            }, box.toOpaque())
+            },
+            box.toOpaque()
+        )
         guard rc == 0 else {
             box.release()
             return .failure(ThreadStartError(code: rc))

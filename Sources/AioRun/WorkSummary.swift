@@ -98,9 +98,13 @@ public struct WorkSummary: Sendable, CustomStringConvertible {
         let kinds = RunningWork.Kind.inOrder.filter { kindCounts[$0.order] > 0 }
             .map { "\(kindCounts[$0.order]) \($0.plural(kindCounts[$0.order]))" }
         let largest = groups.enumerated()
-            .sorted { $0.element.count != $1.element.count ? $0.element.count > $1.element.count : $0.offset < $1.offset }
+            .sorted {
+                $0.element.count != $1.element.count ? $0.element.count > $1.element.count : $0.offset < $1.offset
+            }
             .prefix(Self.labelsShown)
-            .map { "\($0.element.group.kind.rawValue) \"\(RunningWork.shortened($0.element.group.label))\" ×\($0.element.count)" }
+            .map {
+                "\($0.element.group.kind.rawValue) \"\(RunningWork.shortened($0.element.group.label))\" ×\($0.element.count)"
+            }
         let more = groups.count > Self.labelsShown ? ", and \(groups.count - Self.labelsShown) more labels" : ""
         let first = firstItems.prefix(3).map(\.shortened.description).joined(separator: "; ")
         return "\(count) items (\(kinds.joined(separator: ", "))); by label: \(largest.joined(separator: ", "))\(more)"

@@ -16,14 +16,20 @@ enum APISelfCheck {
         var library: String { loadedLibraryPath() ?? "libAioRunPluginAPI.so" }
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "aiorun_api_abi") else {
             throw PluginLoadError(
-                path: library, step: .apiSelfCheck,
-                reason: "the loaded API library has no aiorun_api_abi symbol; it is not a matching libAioRunPluginAPI.so (check LD_LIBRARY_PATH)")
+                path: library,
+                step: .apiSelfCheck,
+                reason:
+                    "the loaded API library has no aiorun_api_abi symbol; it is not a matching libAioRunPluginAPI.so (check LD_LIBRARY_PATH)"
+            )
         }
         let loaded = unsafeBitCast(symbol, to: ABIFunction.self)()
         guard loaded == AIORUN_PLUGIN_ABI else {
             throw PluginLoadError(
-                path: library, step: .apiSelfCheck,
-                reason: "the loaded libAioRunPluginAPI.so provides ABI \(loaded), this host was built with ABI \(AIORUN_PLUGIN_ABI) (check LD_LIBRARY_PATH)")
+                path: library,
+                step: .apiSelfCheck,
+                reason:
+                    "the loaded libAioRunPluginAPI.so provides ABI \(loaded), this host was built with ABI \(AIORUN_PLUGIN_ABI) (check LD_LIBRARY_PATH)"
+            )
         }
     }
 

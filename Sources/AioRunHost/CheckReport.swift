@@ -15,13 +15,18 @@ enum CheckReport {
     /// short by a signal ends with 128+N, by another shutdown trigger with 65, and a report that
     /// could not be written with 74 (README, Exit codes).
     static func finish(
-        _ plugins: PreparedPlugins, of configuration: HostConfiguration, manager: LifecycleManager
+        _ plugins: PreparedPlugins,
+        of configuration: HostConfiguration,
+        manager: LifecycleManager
     ) -> Int32 {
         let created = Set(plugins.units.map(\.context.name))
         let checked = plugins.loaded.filter { created.contains($0.name) }
         if let failure = write(checked, detailed: configuration.mode == .inspect) {
-            return HostError(exitCode: AioRunExitCode.outputFailed, "cannot write the check report to stdout: \(failure)")
-                .report(format: configuration.logFormat)
+            return HostError(
+                exitCode: AioRunExitCode.outputFailed,
+                "cannot write the check report to stdout: \(failure)"
+            )
+            .report(format: configuration.logFormat)
         }
         guard checked.count < configuration.plugins.count else { return AioRunExitCode.clean }
         let trigger = manager.shutdownRequested
@@ -30,8 +35,9 @@ enum CheckReport {
         let cause = trigger.map { "\($0)" } ?? "a shutdown request"
         return HostError(
             exitCode: code,
-            "check interrupted by \(cause): \(checked.count) of \(configuration.plugins.count) plugins checked; the others are not known to be good")
-            .report(format: configuration.logFormat)
+            "check interrupted by \(cause): \(checked.count) of \(configuration.plugins.count) plugins checked; the others are not known to be good"
+        )
+        .report(format: configuration.logFormat)
     }
 
     /// Writes the report for `plugins` (`detailed` for `--inspect`). Returns nil when it was

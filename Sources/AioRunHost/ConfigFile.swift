@@ -82,7 +82,10 @@ struct ConfigFile: Sendable {
 
     private mutating func read(_ table: ConfigTable, lines: KeyLines) throws(HostUsageError) {
         for key in table.keys.sorted() where !Self.hostKeys.contains(key) {
-            throw fail(lines.line(of: key, in: .top), "unknown key \"\(key)\" (expected one of \(Self.hostKeys.joined(separator: ", ")))")
+            throw fail(
+                lines.line(of: key, in: .top),
+                "unknown key \"\(key)\" (expected one of \(Self.hostKeys.joined(separator: ", ")))"
+            )
         }
         let rules = HostOptionRules.self
         let at = { (key: String) in lines.line(of: key, in: .top) }
@@ -112,16 +115,24 @@ struct ConfigFile: Sendable {
         let name = "[[plugin]] #\(index + 1)"
         let at = { (key: String) in lines.line(of: key, in: section) }
         for key in table.keys.sorted() where !Self.pluginKeys.contains(key) {
-            throw fail(at(key), "unknown key \"\(key)\" in \(name) (expected one of \(Self.pluginKeys.joined(separator: ", ")))")
+            throw fail(
+                at(key),
+                "unknown key \"\(key)\" in \(name) (expected one of \(Self.pluginKeys.joined(separator: ", ")))"
+            )
         }
-        guard let loadValue = table["load"] else { throw fail(start, "\(name) has no \"load\" key (the plugin's path or name)") }
+        guard let loadValue = table["load"] else {
+            throw fail(start, "\(name) has no \"load\" key (the plugin's path or name)")
+        }
         guard let target = loadValue.string, !target.isEmpty else {
             throw fail(at("load"), "key \"load\" in \(name) must be a non-empty string")
         }
         var alias: String?
         if let value = table["alias"] {
             guard let text = value.string, PluginName.isValid(text) else {
-                throw fail(at("alias"), "key \"alias\" in \(name) must be a valid plugin name ([a-z0-9][a-z0-9_-]{0,63})")
+                throw fail(
+                    at("alias"),
+                    "key \"alias\" in \(name) must be a valid plugin name ([a-z0-9][a-z0-9_-]{0,63})"
+                )
             }
             alias = text
         }
@@ -145,10 +156,12 @@ struct ConfigFile: Sendable {
         }
         let rules = HostOptionRules.self
         var argument = PluginArgument(
-            alias: alias, target: target,
+            alias: alias,
+            target: target,
             taskShutdownTimeout: try value(table, rules.taskShutdownTimeout, at, \.seconds),
             executorWorkers: try value(table, rules.executorWorkers, at, \.int),
-            origin: "--config \(path):\(at("load") ?? start ?? 0): key \"load\"")
+            origin: "--config \(path):\(at("load") ?? start ?? 0): key \"load\""
+        )
         argument.config = config
         return Plugin(argument: argument, line: start ?? 0)
     }
@@ -156,7 +169,9 @@ struct ConfigFile: Sendable {
     /// The value of the rule's key in `table`, nil if absent; a usage error naming the line and
     /// the key if it has the wrong type (`input` gives nil) or the rule refuses it.
     private func value<Input, Value>(
-        _ table: ConfigTable, _ rule: OptionRule<Input, Value>, _ line: (String) -> Int?,
+        _ table: ConfigTable,
+        _ rule: OptionRule<Input, Value>,
+        _ line: (String) -> Int?,
         _ input: (ConfigValue) -> Input?
     ) throws(HostUsageError) -> Value? {
         let key = rule.name

@@ -42,7 +42,9 @@ enum ConfigFileBytes {
                 if encoded.count == 1 {
                     switch encoded.first {
                     case 0:
-                        throw HostUsageError("--config \(path):\(line): a NUL byte at column \(offset - lineStart + 1); TOML allows none")
+                        throw HostUsageError(
+                            "--config \(path):\(line): a NUL byte at column \(offset - lineStart + 1); TOML allows none"
+                        )
                     case UInt8(ascii: "\n"):
                         line += 1
                         lineStart = offset + 1
@@ -54,7 +56,8 @@ enum ConfigFileBytes {
             case .error:
                 let byte = String(bytes[offset], radix: 16, uppercase: true)
                 throw HostUsageError(
-                    "--config \(path):\(line): not UTF-8 (byte 0x\(byte.count == 1 ? "0" : "")\(byte) at column \(offset - lineStart + 1)); TOML files are UTF-8")
+                    "--config \(path):\(line): not UTF-8 (byte 0x\(byte.count == 1 ? "0" : "")\(byte) at column \(offset - lineStart + 1)); TOML files are UTF-8"
+                )
             case .emptyInput:
                 return
             }

@@ -4,7 +4,10 @@
 /// character and never split there).
 struct KeyLines: Sendable {
     enum Section: Hashable, Sendable {
-        case top, plugin(Int), pluginConfig(Int), other
+        case top
+        case plugin(Int)
+        case pluginConfig(Int)
+        case other
     }
 
     private var lines: [Section: [String: Int]] = [:]
@@ -13,7 +16,9 @@ struct KeyLines: Sendable {
     init(_ text: String) {
         var section = Section.top
         var pluginIndex = -1
-        for (offset, bytes) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        for (offset, bytes) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            .enumerated()
+        {
             let number = offset + 1
             var raw = Substring(bytes)
             if raw.utf8.last == UInt8(ascii: "\r") { raw = Substring(raw.utf8.dropLast()) }
@@ -51,7 +56,9 @@ struct KeyLines: Sendable {
                 result.unicodeScalars.append(scalar)
                 continue
             }
-            let simple: [Unicode.Scalar: Unicode.Scalar] = ["b": "\u{8}", "t": "\t", "n": "\n", "f": "\u{C}", "r": "\r", "e": "\u{1B}", "\"": "\"", "\\": "\\"]
+            let simple: [Unicode.Scalar: Unicode.Scalar] = [
+                "b": "\u{8}", "t": "\t", "n": "\n", "f": "\u{C}", "r": "\r", "e": "\u{1B}", "\"": "\"", "\\": "\\",
+            ]
             if let replacement = simple[code] {
                 result.unicodeScalars.append(replacement)
             } else if code == "u" || code == "U" {

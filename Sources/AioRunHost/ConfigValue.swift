@@ -42,7 +42,9 @@ indirect enum ConfigValue: Sendable {
                 guard let count = number(until: ":") else { return nil }
                 var entries: [(String, ConfigValue)] = []
                 for _ in 0..<count {
-                    guard case .string(let key)? = value(depth: depth + 1), let item = value(depth: depth + 1) else { return nil }
+                    guard case .string(let key)? = value(depth: depth + 1), let item = value(depth: depth + 1) else {
+                        return nil
+                    }
                     entries.append((key, item))
                 }
                 return .table(ConfigTable(entries))
@@ -80,7 +82,9 @@ indirect enum ConfigValue: Sendable {
         }
 
         private mutating func number(until terminator: Unicode.Scalar) -> Int? {
-            guard let count = field(until: terminator).flatMap({ Int($0) }), count >= 0, count <= bytes.count else { return nil }
+            guard let count = field(until: terminator).flatMap({ Int($0) }), count >= 0, count <= bytes.count else {
+                return nil
+            }
             return count
         }
 

@@ -79,6 +79,8 @@ enum ELFCheck {
             throw fail("built for \(machineName(machine)), this host is \(machineName(hostMachine))")
         }
         let type16 = UInt16(byte(16)) | UInt16(byte(17)) << 8
-        guard type16 == 3 else { throw fail("is an ELF \(type16 == 2 ? "executable" : "object of type \(type16)"), not a shared library") }
+        guard type16 == 3 else {
+            throw fail("is an ELF \(type16 == 2 ? "executable" : "object of type \(type16)"), not a shared library")
+        }
     }
 }

@@ -21,7 +21,8 @@ struct ELFDynamicCheck {
     // Tags (elf.h).
     static let needed = 1, pltRelocationSize = 2, pltGOT = 3, hash = 4, stringTable = 5, symbolTableTag = 6
     static let rela = 7, relaSize = 8, relaEntry = 9, stringSize = 10, symbolEntry = 11, initFunction = 12
-    static let finiFunction = 13, soname = 14, rpath = 15, pltRelocationKind = 20, textRelocations = 22, jumpRelocations = 23
+    static let finiFunction = 13, soname = 14, rpath = 15, pltRelocationKind = 20, textRelocations = 22,
+        jumpRelocations = 23
     static let initArray = 25, finiArray = 26, initArraySize = 27, finiArraySize = 28, runpath = 29, flags = 30
     static let preinitArray = 32, preinitArraySize = 33, relrSize = 35, relr = 36, relrEntry = 37
     static let relativeCount = 0x6fff_fff9, gnuHash = 0x6fff_fef5, tlsDescPLT = 0x6fff_fef6, tlsDescGOT = 0x6fff_fef7
@@ -62,13 +63,18 @@ struct ELFDynamicCheck {
     func table(_ tag: Int, count: Int, name: String) throws(ELFDefect) -> Int {
         let address = value(tag) ?? 0
         guard let offset = segments.fileOffset(of: address, count: count) else {
-            throw ELFDefect(reason: "its \(name) at 0x\(String(address, radix: 16)) (\(count) bytes) does not lie inside a loaded segment")
+            throw ELFDefect(
+                reason:
+                    "its \(name) at 0x\(String(address, radix: 16)) (\(count) bytes) does not lie inside a loaded segment"
+            )
         }
         return offset
     }
 
     func read(_ offset: Int, _ count: Int, _ name: String) throws(ELFDefect) -> [UInt8] {
-        guard let bytes = reader.bytes(at: offset, count: count) else { throw ELFDefect(reason: "cannot read its \(name) (\(count) bytes)") }
+        guard let bytes = reader.bytes(at: offset, count: count) else {
+            throw ELFDefect(reason: "cannot read its \(name) (\(count) bytes)")
+        }
         return bytes
     }
 
@@ -94,10 +100,18 @@ struct ELFDynamicCheck {
         guard value(Self.stringTable) != nil, let size = value(Self.stringSize), size > 0 else {
             throw ELFDefect(reason: "its dynamic section has no string table (DT_STRTAB and DT_STRSZ)")
         }
-        guard size <= ELFFileReader.maximumRead else { throw ELFDefect(reason: "its string table claims \(size) bytes") }
-        strings = try read(try table(Self.stringTable, count: size, name: "string table (DT_STRTAB)"), size, "string table")
+        guard size <= ELFFileReader.maximumRead else {
+            throw ELFDefect(reason: "its string table claims \(size) bytes")
+        }
+        strings = try read(
+            try table(Self.stringTable, count: size, name: "string table (DT_STRTAB)"),
+            size,
+            "string table"
+        )
         // A final NUL makes every offset below DT_STRSZ a terminated string.
-        guard strings.last == 0 else { throw ELFDefect(reason: "its string table (DT_STRTAB) does not end with a NUL byte") }
+        guard strings.last == 0 else {
+            throw ELFDefect(reason: "its string table (DT_STRTAB) does not end with a NUL byte")
+        }
     }
 
     func string(_ offset: Int, _ what: @autoclosure () -> String) throws(ELFDefect) -> String {
@@ -109,14 +123,18 @@ struct ELFDynamicCheck {
     /// ends with a NUL, so every offset inside it does).
     func requireString(_ offset: Int, _ what: @autoclosure () -> String) throws(ELFDefect) {
         guard offset >= 0, offset < strings.count else {
-            throw ELFDefect(reason: "\(what()) names string \(offset), outside its string table (\(strings.count) bytes)")
+            throw ELFDefect(
+                reason: "\(what()) names string \(offset), outside its string table (\(strings.count) bytes)"
+            )
         }
     }
 
     private func checkStringTags() throws(ELFDefect) {
-        for (tag, name) in [(Self.needed, "DT_NEEDED"), (Self.soname, "DT_SONAME"), (Self.rpath, "DT_RPATH"), (Self.runpath, "DT_RUNPATH"),
-            (Self.auxiliary, "DT_AUXILIARY"), (Self.filter, "DT_FILTER")]
-        {
+        for (tag, name) in [
+            (Self.needed, "DT_NEEDED"), (Self.soname, "DT_SONAME"), (Self.rpath, "DT_RPATH"),
+            (Self.runpath, "DT_RUNPATH"),
+            (Self.auxiliary, "DT_AUXILIARY"), (Self.filter, "DT_FILTER"),
+        ] {
             for entry in entries where entry.tag == tag { try requireString(entry.value, "its \(name) entry") }
         }
     }
@@ -124,8 +142,12 @@ struct ELFDynamicCheck {
     // MARK: - Symbols
 
     private mutating func checkSymbols() throws(ELFDefect) {
-        guard value(Self.symbolTableTag) != nil else { throw ELFDefect(reason: "its dynamic section has no symbol table (DT_SYMTAB)") }
-        if let entry = value(Self.symbolEntry), entry != 24 { throw ELFDefect(reason: "its symbols are \(entry) bytes each (DT_SYMENT), ELF64 symbols are 24") }
+        guard value(Self.symbolTableTag) != nil else {
+            throw ELFDefect(reason: "its dynamic section has no symbol table (DT_SYMTAB)")
+        }
+        if let entry = value(Self.symbolEntry), entry != 24 {
+            throw ELFDefect(reason: "its symbols are \(entry) bytes each (DT_SYMENT), ELF64 symbols are 24")
+        }
         let offset = try table(Self.symbolTableTag, count: symbolCount * 24, name: "symbol table (DT_SYMTAB)")
         symbolTable = offset
         let symbols = try read(offset, symbolCount * 24, "symbol table")
@@ -133,21 +155,29 @@ struct ELFDynamicCheck {
             try requireString(symbols.u32(index * 24) ?? 0, "symbol \(index)")
             // A defined symbol (not absolute, common or special) is an address in the library:
             // relocations against it make pointers the plugin's code follows.
-            let type = Int(symbols[index * 24 + 4]) & 0xf, section = symbols.u16(index * 24 + 6) ?? 0, value = symbols.u64(index * 24 + 8) ?? 0
+            let type = Int(symbols[index * 24 + 4]) & 0xf
+            let section = symbols.u16(index * 24 + 6) ?? 0
+            let value = symbols.u64(index * 24 + 8) ?? 0
             guard section != 0, section < 0xff00, type != 6 else { continue }
-            let inside = type == 2 || type == 10 ? isCode(value) : segments.loads.contains { value >= $0.address && value <= $0.address + $0.memorySize }
+            let inside =
+                type == 2 || type == 10
+                ? isCode(value) : segments.loads.contains { value >= $0.address && value <= $0.address + $0.memorySize }
             guard inside else {
                 let name = strings.cString(symbols.u32(index * 24) ?? 0) ?? ""
-                throw ELFDefect(reason: type == 2 || type == 10
-                    ? "its symbol \(index) (\(name)), a function at 0x\(String(value, radix: 16)), is not in an executable segment"
-                    : "its symbol \(index) (\(name)) at 0x\(String(value, radix: 16)) lies outside its loaded segments")
+                throw ELFDefect(
+                    reason: type == 2 || type == 10
+                        ? "its symbol \(index) (\(name)), a function at 0x\(String(value, radix: 16)), is not in an executable segment"
+                        : "its symbol \(index) (\(name)) at 0x\(String(value, radix: 16)) lies outside its loaded segments"
+                )
             }
         }
     }
 
     /// The symbol `index` of the symbol table: its name offset, info byte, section index, value.
     func symbol(_ index: Int) -> (name: Int, info: Int, section: Int, value: Int)? {
-        guard index >= 0, index < symbolCount, let bytes = reader.bytes(at: symbolTable + index * 24, count: 24) else { return nil }
+        guard index >= 0, index < symbolCount, let bytes = reader.bytes(at: symbolTable + index * 24, count: 24) else {
+            return nil
+        }
         return (bytes.u32(0) ?? 0, Int(bytes[4]), bytes.u16(6) ?? 0, bytes.u64(8) ?? 0)
     }
 }

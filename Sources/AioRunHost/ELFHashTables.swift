@@ -22,19 +22,23 @@ extension ELFDynamicCheck {
     private func checkSysVHash() throws(ELFDefect) -> Int {
         let name = "hash table (DT_HASH)"
         let header = try read(try table(Self.hash, count: 8, name: name), 8, name)
-        let buckets = header.u32(0) ?? 0, chains = header.u32(4) ?? 0
+        let buckets = header.u32(0) ?? 0
+        let chains = header.u32(4) ?? 0
         guard buckets > 0, buckets <= Self.stepLimit, chains <= Self.stepLimit else {
             throw ELFDefect(reason: "its \(name) has \(buckets) buckets and \(chains) chain entries")
         }
         let size = 8 + 4 * (buckets + chains)
         let words = try read(try table(Self.hash, count: size, name: name), size, name)
         for index in 0..<(buckets + chains) where (words.u32(8 + 4 * index) ?? 0) >= max(chains, 1) {
-            throw ELFDefect(reason: "its \(name) points at symbol \(words.u32(8 + 4 * index) ?? 0), beyond its \(chains) symbols")
+            throw ELFDefect(
+                reason: "its \(name) points at symbol \(words.u32(8 + 4 * index) ?? 0), beyond its \(chains) symbols"
+            )
         }
         // glibc follows a chain until symbol 0: a loop would hang every lookup.
         var steps = 0
         for bucket in 0..<buckets {
-            var symbol = words.u32(8 + 4 * bucket) ?? 0, length = 0
+            var symbol = words.u32(8 + 4 * bucket) ?? 0
+            var length = 0
             while symbol != 0 {
                 length += 1
                 steps += 1
@@ -62,11 +66,16 @@ extension ELFDynamicCheck {
     func checkGNUHash() throws(ELFDefect) -> GNUHash {
         let name = "GNU hash table (DT_GNU_HASH)"
         let header = try read(try table(Self.gnuHash, count: 16, name: name), 16, name)
-        let bucketCount = header.u32(0) ?? 0, firstSymbol = header.u32(4) ?? 0, bloomWords = header.u32(8) ?? 0
+        let bucketCount = header.u32(0) ?? 0
+        let firstSymbol = header.u32(4) ?? 0
+        let bloomWords = header.u32(8) ?? 0
         guard bucketCount > 0, bucketCount <= Self.stepLimit, bloomWords > 0, bloomWords <= Self.stepLimit,
             bloomWords & (bloomWords - 1) == 0, firstSymbol <= Self.stepLimit
         else {
-            throw ELFDefect(reason: "its \(name) has \(bucketCount) buckets and a \(bloomWords)-word bloom filter (needs at least one bucket and a power of two)")
+            throw ELFDefect(
+                reason:
+                    "its \(name) has \(bucketCount) buckets and a \(bloomWords)-word bloom filter (needs at least one bucket and a power of two)"
+            )
         }
         let fixed = 16 + 8 * bloomWords + 4 * bucketCount
         let tableOffset = try table(Self.gnuHash, count: fixed, name: name)
@@ -75,7 +84,11 @@ extension ELFDynamicCheck {
         let chainAddress = (value(Self.gnuHash) ?? 0) + fixed
         var last = firstSymbol - 1
         for start in buckets where start != 0 {
-            guard start >= firstSymbol else { throw ELFDefect(reason: "its \(name) has a bucket at symbol \(start), below its first hashed symbol \(firstSymbol)") }
+            guard start >= firstSymbol else {
+                throw ELFDefect(
+                    reason: "its \(name) has a bucket at symbol \(start), below its first hashed symbol \(firstSymbol)"
+                )
+            }
             last = max(last, start)
         }
         // Chains are contiguous: they end at the first word with its low bit set at or after the
@@ -106,7 +119,9 @@ extension ELFDynamicCheck {
     func lookUp(_ name: String) -> (info: Int, section: Int, value: Int)? {
         let wanted = Array(name.utf8)
         func matches(_ index: Int) -> (info: Int, section: Int, value: Int)? {
-            guard let symbol = symbol(index), symbol.section != 0, Array(strings.cString(symbol.name)?.utf8 ?? "".utf8) == wanted else { return nil }
+            guard let symbol = symbol(index), symbol.section != 0,
+                Array(strings.cString(symbol.name)?.utf8 ?? "".utf8) == wanted
+            else { return nil }
             return (symbol.info, symbol.section, symbol.value)
         }
         if value(Self.gnuHash) != nil {

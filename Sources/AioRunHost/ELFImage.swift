@@ -39,19 +39,25 @@ struct ELFImage {
     init?(path: String) {
         guard let (reader, close) = ELFFileReader.open(path) else { return nil }
         defer { close() }
-        guard let header = reader.bytes(at: 0, count: 64), header[0] == 0x7f, header[4] == 2, header[5] == 1 else { return nil }
+        guard let header = reader.bytes(at: 0, count: 64), header[0] == 0x7f, header[4] == 2, header[5] == 1 else {
+            return nil
+        }
         self.path = path
         let sections = Self.sections(reader, header)
         self.sections = sections
 
         func strings(of table: Section) -> [UInt8]? {
-            guard table.link < sections.count, sections[table.link].type == 3, sections[table.link].size <= Self.tableLimit else { return nil }
+            guard table.link < sections.count, sections[table.link].type == 3,
+                sections[table.link].size <= Self.tableLimit
+            else { return nil }
             return reader.bytes(at: sections[table.link].offset, count: sections[table.link].size)
         }
 
         var symbols: [Symbol] = []
         for table in sections where table.type == 11 && table.entrySize >= 24 && table.size <= Self.tableLimit {
-            guard let names = strings(of: table), let bytes = reader.bytes(at: table.offset, count: table.size) else { continue }
+            guard let names = strings(of: table), let bytes = reader.bytes(at: table.offset, count: table.size) else {
+                continue
+            }
             var at = 0
             while at + 24 <= bytes.count {
                 defer { at += table.entrySize }
@@ -65,10 +71,14 @@ struct ELFImage {
 
         var dynamicStrings: [Int: [String]] = [:]
         for table in sections where table.type == 6 && table.size <= Self.tableLimit {
-            guard let names = strings(of: table), let bytes = reader.bytes(at: table.offset, count: table.size) else { continue }
+            guard let names = strings(of: table), let bytes = reader.bytes(at: table.offset, count: table.size) else {
+                continue
+            }
             var at = 0
             while let tag = bytes.u64(at), tag != 0 {
-                if let value = bytes.u64(at + 8), let text = names.cString(value) { dynamicStrings[tag, default: []].append(text) }
+                if let value = bytes.u64(at + 8), let text = names.cString(value) {
+                    dynamicStrings[tag, default: []].append(text)
+                }
                 at += 16
             }
         }
@@ -91,7 +101,9 @@ struct ELFImage {
                 let count = min(section.size - start, 1 << 20, budget)
                 budget -= count
                 // Overlap the pieces by the marker's length plus the longest answer.
-                guard let piece = reader.bytes(at: section.offset + start, count: min(count + 160, section.size - start)) else { break }
+                guard
+                    let piece = reader.bytes(at: section.offset + start, count: min(count + 160, section.size - start))
+                else { break }
                 if let found = Self.toolchain(in: piece, marker: marker) { return found }
                 start += count
             }
@@ -127,17 +139,26 @@ struct ELFImage {
     /// The section headers whose bytes lie in the file; others are replaced by empty ones so
     /// that `link` indices keep their meaning.
     private static func sections(_ reader: ELFFileReader, _ header: [UInt8]) -> [Section] {
-        guard let table = header.u64(0x28), let entrySize = header.u16(0x3A), let count = header.u16(0x3C), entrySize >= 64,
+        guard let table = header.u64(0x28), let entrySize = header.u16(0x3A), let count = header.u16(0x3C),
+            entrySize >= 64,
             let bytes = reader.bytes(at: table, count: count * entrySize)
         else { return [] }
         let empty = Section(type: 0, flags: 0, offset: 0, size: 0, link: 0, entrySize: 0)
         return (0..<count).map { index in
             let base = index * entrySize
             guard let type = bytes.u32(base + 4), let flags = bytes.u64(base + 8), let offset = bytes.u64(base + 0x18),
-                let size = bytes.u64(base + 0x20), let link = bytes.u32(base + 0x28), let entry = bytes.u64(base + 0x38),
+                let size = bytes.u64(base + 0x20), let link = bytes.u32(base + 0x28),
+                let entry = bytes.u64(base + 0x38),
                 type != 8, reader.contains(offset: offset, count: size)
             else { return empty }
-            return Section(type: type, flags: flags, offset: offset, size: size, link: link, entrySize: min(entry, 1 << 16))
+            return Section(
+                type: type,
+                flags: flags,
+                offset: offset,
+                size: size,
+                link: link,
+                entrySize: min(entry, 1 << 16)
+            )
         }
     }
 }

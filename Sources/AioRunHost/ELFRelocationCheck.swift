@@ -24,35 +24,52 @@ extension ELFDynamicCheck {
     func checkRelocations() throws(ELFDefect) {
         // A table without its size (or a size without its table) makes the loader skip it and
         // run unrelocated code.
-        for (table, size, name) in [(Self.rela, Self.relaSize, "DT_RELA and DT_RELASZ"), (Self.jumpRelocations, Self.pltRelocationSize, "DT_JMPREL and DT_PLTRELSZ"),
-            (Self.jumpRelocations, Self.pltRelocationKind, "DT_JMPREL and DT_PLTREL"), (Self.relr, Self.relrSize, "DT_RELR and DT_RELRSZ")]
-            where (value(table) == nil) != (value(size) == nil)
-        {
+        for (table, size, name) in [
+            (Self.rela, Self.relaSize, "DT_RELA and DT_RELASZ"),
+            (Self.jumpRelocations, Self.pltRelocationSize, "DT_JMPREL and DT_PLTRELSZ"),
+            (Self.jumpRelocations, Self.pltRelocationKind, "DT_JMPREL and DT_PLTREL"),
+            (Self.relr, Self.relrSize, "DT_RELR and DT_RELRSZ"),
+        ]
+        where (value(table) == nil) != (value(size) == nil) {
             throw ELFDefect(reason: "its dynamic section has only one of \(name)")
         }
         if let kind = value(Self.pltRelocationKind), kind != Self.rela {
-            throw ELFDefect(reason: "its PLT relocations are of kind \(kind) (DT_PLTREL), this machine's loader accepts only DT_RELA (7)")
+            throw ELFDefect(
+                reason:
+                    "its PLT relocations are of kind \(kind) (DT_PLTREL), this machine's loader accepts only DT_RELA (7)"
+            )
         }
         if value(Self.rela) != nil {
             guard value(Self.relaEntry) == 24 else {
-                throw ELFDefect(reason: "its relocations (DT_RELA) have entries of \(value(Self.relaEntry).map(String.init) ?? "unstated") bytes (DT_RELAENT), not 24")
+                throw ELFDefect(
+                    reason:
+                        "its relocations (DT_RELA) have entries of \(value(Self.relaEntry).map(String.init) ?? "unstated") bytes (DT_RELAENT), not 24"
+                )
             }
             try checkRelocationTable(Self.rela, size: value(Self.relaSize), name: "relocations (DT_RELA, DT_RELASZ)")
         } else if value(Self.relativeCount) != nil {
             throw ELFDefect(reason: "its dynamic section has DT_RELACOUNT but no DT_RELA")
         }
         if value(Self.jumpRelocations) != nil {
-            try checkRelocationTable(Self.jumpRelocations, size: value(Self.pltRelocationSize), name: "PLT relocations (DT_JMPREL, DT_PLTRELSZ)")
+            try checkRelocationTable(
+                Self.jumpRelocations,
+                size: value(Self.pltRelocationSize),
+                name: "PLT relocations (DT_JMPREL, DT_PLTRELSZ)"
+            )
         }
         if value(Self.relr) != nil {
-            guard value(Self.relrEntry) == 8 else { throw ELFDefect(reason: "its relative relocations (DT_RELR) do not have 8-byte entries (DT_RELRENT)") }
+            guard value(Self.relrEntry) == 8 else {
+                throw ELFDefect(reason: "its relative relocations (DT_RELR) do not have 8-byte entries (DT_RELRENT)")
+            }
             try checkRelativeRelocations()
         }
     }
 
     private func checkRelocationTable(_ tag: Int, size: Int?, name: String) throws(ELFDefect) {
         guard let size, size % 24 == 0, size / 24 <= Self.stepLimit else {
-            throw ELFDefect(reason: "its \(name) have a size of \(size.map(String.init) ?? "none"), not a multiple of 24")
+            throw ELFDefect(
+                reason: "its \(name) have a size of \(size.map(String.init) ?? "none"), not a multiple of 24"
+            )
         }
         let bytes = try read(try table(tag, count: size, name: name), size, name)
         // glibc takes the first DT_RELACOUNT entries of DT_RELA as relative ones, and asserts it.
@@ -61,18 +78,29 @@ extension ELFDynamicCheck {
             throw ELFDefect(reason: "its DT_RELACOUNT (\(relativeCount)) exceeds its \(size / 24) relocations")
         }
         for index in 0..<(size / 24) {
-            let offset = bytes.u64(24 * index) ?? 0, info = bytes.u64(24 * index + 8) ?? 0
-            let symbol = info >> 32, type = info & 0xffff_ffff
+            let offset = bytes.u64(24 * index) ?? 0
+            let info = bytes.u64(24 * index + 8) ?? 0
+            let symbol = info >> 32
+            let type = info & 0xffff_ffff
             if index < relativeCount, type != Self.relativeType {
-                throw ELFDefect(reason: "its relocation \(index) is of type \(type), but DT_RELACOUNT says the first \(relativeCount) are relative")
+                throw ELFDefect(
+                    reason:
+                        "its relocation \(index) is of type \(type), but DT_RELACOUNT says the first \(relativeCount) are relative"
+                )
             }
             // Type 0 (R_*_NONE, left by some linkers) is skipped by the loader.
             guard type != 0 else { continue }
             guard writable(offset) else {
-                throw ELFDefect(reason: "its relocation \(index) in \(name) writes at 0x\(String(offset, radix: 16)), outside any writable loaded segment")
+                throw ELFDefect(
+                    reason:
+                        "its relocation \(index) in \(name) writes at 0x\(String(offset, radix: 16)), outside any writable loaded segment"
+                )
             }
             guard symbol < max(symbolCount, 1) else {
-                throw ELFDefect(reason: "its relocation \(index) in \(name) names symbol \(symbol), beyond its \(symbolCount) symbols")
+                throw ELFDefect(
+                    reason:
+                        "its relocation \(index) in \(name) names symbol \(symbol), beyond its \(symbolCount) symbols"
+                )
             }
             // An indirect (IFUNC) relocation calls its addend as a resolver at load time.
             if type == Self.indirectType, !isCode(bytes.u64(24 * index + 16) ?? 0) {
@@ -92,13 +120,22 @@ extension ELFDynamicCheck {
         for index in 0..<(size / 8) {
             let word = bytes.u64(8 * index) ?? 0
             if word & 1 == 0 {
-                guard writable(word) else { throw ELFDefect(reason: "its \(name) write at 0x\(String(word, radix: 16)), outside any writable loaded segment") }
+                guard writable(word) else {
+                    throw ELFDefect(
+                        reason: "its \(name) write at 0x\(String(word, radix: 16)), outside any writable loaded segment"
+                    )
+                }
                 base = word + 8
             } else {
                 guard base >= 0 else { throw ELFDefect(reason: "its \(name) start with a bitmap") }
                 for bit in 1..<64 where word >> bit & 1 != 0 {
                     let address = base + (bit - 1) * 8
-                    guard writable(address) else { throw ELFDefect(reason: "its \(name) write at 0x\(String(address, radix: 16)), outside any writable loaded segment") }
+                    guard writable(address) else {
+                        throw ELFDefect(
+                            reason:
+                                "its \(name) write at 0x\(String(address, radix: 16)), outside any writable loaded segment"
+                        )
+                    }
                 }
                 base += 63 * 8
             }
@@ -111,10 +148,16 @@ extension ELFDynamicCheck {
     func checkCodeAndArrays() throws(ELFDefect) {
         for (tag, name) in [(Self.initFunction, "initializer (DT_INIT)"), (Self.finiFunction, "finalizer (DT_FINI)")] {
             if let address = value(tag), !isCode(address) {
-                throw ELFDefect(reason: "its \(name) at 0x\(String(address, radix: 16)) is not in an executable segment")
+                throw ELFDefect(
+                    reason: "its \(name) at 0x\(String(address, radix: 16)) is not in an executable segment"
+                )
             }
         }
-        let arrays = [(Self.initArray, Self.initArraySize, "initializer array (DT_INIT_ARRAY)"), (Self.finiArray, Self.finiArraySize, "finalizer array (DT_FINI_ARRAY)"), (Self.preinitArray, Self.preinitArraySize, "preinitializer array (DT_PREINIT_ARRAY)")]
+        let arrays = [
+            (Self.initArray, Self.initArraySize, "initializer array (DT_INIT_ARRAY)"),
+            (Self.finiArray, Self.finiArraySize, "finalizer array (DT_FINI_ARRAY)"),
+            (Self.preinitArray, Self.preinitArraySize, "preinitializer array (DT_PREINIT_ARRAY)"),
+        ]
         for (tag, sizeTag, name) in arrays where value(tag) != nil || value(sizeTag) != nil {
             // glibc reads the size through the size entry's pointer: one without the other crashes.
             guard let address = value(tag), let size = value(sizeTag) else {
@@ -123,12 +166,20 @@ extension ELFDynamicCheck {
             // The loader calls every slot; far more than any real library has is refused.
             guard size / 8 <= 1 << 16 else { throw ELFDefect(reason: "its \(name) claims \(size / 8) functions") }
             guard size % 8 == 0, segments.segment(holding: address, count: size) != nil else {
-                throw ELFDefect(reason: "its \(name) at 0x\(String(address, radix: 16)) (\(size) bytes) does not lie inside a loaded segment")
+                throw ELFDefect(
+                    reason:
+                        "its \(name) at 0x\(String(address, radix: 16)) (\(size) bytes) does not lie inside a loaded segment"
+                )
             }
         }
-        for (tag, name) in [(Self.pltGOT, "global offset table (DT_PLTGOT)"), (Self.tlsDescGOT, "TLS descriptor table (DT_TLSDESC_GOT)")] {
+        for (tag, name) in [
+            (Self.pltGOT, "global offset table (DT_PLTGOT)"),
+            (Self.tlsDescGOT, "TLS descriptor table (DT_TLSDESC_GOT)"),
+        ] {
             if let address = value(tag), segments.segment(holding: address, count: 8) == nil {
-                throw ELFDefect(reason: "its \(name) at 0x\(String(address, radix: 16)) does not lie inside a loaded segment")
+                throw ELFDefect(
+                    reason: "its \(name) at 0x\(String(address, radix: 16)) does not lie inside a loaded segment"
+                )
             }
         }
         if let address = value(Self.tlsDescPLT), !isCode(address) {
@@ -148,7 +199,9 @@ extension ELFDynamicCheck {
         var filled: [Int?] = Array(repeating: nil, count: slots.count)
         var covered = [Bool](repeating: false, count: slots.count)
         // Real libraries have a handful of slots; a dictionary only for many.
-        let slotIndex = slots.count > 16 ? Dictionary(slots.enumerated().map { ($0.element.0, $0.offset) }) { first, _ in first } : nil
+        let slotIndex =
+            slots.count > 16
+            ? Dictionary(slots.enumerated().map { ($0.element.0, $0.offset) }) { first, _ in first } : nil
         for (tag, sizeTag) in [(Self.rela, Self.relaSize), (Self.jumpRelocations, Self.pltRelocationSize)] {
             guard value(tag) != nil, let size = value(sizeTag), let offset = try? table(tag, count: size, name: ""),
                 let bytes = reader.bytes(at: offset, count: size)
@@ -168,8 +221,12 @@ extension ELFDynamicCheck {
                 }
             } else if value(Self.relr) == nil {
                 // With DT_RELR the slot may be relocated in place: its file value is the target.
-                throw ELFDefect(reason: "its \(name) has a slot at 0x\(String(slot, radix: 16)) that no relocation fills")
-            } else if let offset = segments.fileOffset(of: slot, count: 8), let word = reader.bytes(at: offset, count: 8)?.u64(0), !isCode(word) {
+                throw ELFDefect(
+                    reason: "its \(name) has a slot at 0x\(String(slot, radix: 16)) that no relocation fills"
+                )
+            } else if let offset = segments.fileOffset(of: slot, count: 8),
+                let word = reader.bytes(at: offset, count: 8)?.u64(0), !isCode(word)
+            {
                 throw ELFDefect(reason: "its \(name) points at 0x\(String(word, radix: 16)), not at code")
             }
         }

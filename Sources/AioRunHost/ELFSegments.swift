@@ -39,13 +39,24 @@ struct ELFSegments {
     /// Reads and checks the ELF header's tables and the program headers.
     init(_ reader: ELFFileReader) throws(ELFDefect) {
         guard let header = reader.bytes(at: 0, count: 64) else {
-            throw ELFDefect(reason: "is cut short: the ELF header needs 64 bytes, the file has \(reader.size) (a copy in progress or a full disk?)")
+            throw ELFDefect(
+                reason:
+                    "is cut short: the ELF header needs 64 bytes, the file has \(reader.size) (a copy in progress or a full disk?)"
+            )
         }
         try Self.checkSectionHeaderTable(reader, header)
 
-        let tableOffset = header.u64(0x20) ?? 0, entrySize = header.u16(0x36) ?? 0, count = header.u16(0x38) ?? 0
-        guard entrySize == 56 else { throw ELFDefect(reason: "has program headers of \(entrySize) bytes each, an ELF64 file has 56") }
-        guard count > 0, count < 0xffff else { throw ELFDefect(reason: "has \(count) program headers; a shared library has at least one and fewer than 65535") }
+        let tableOffset = header.u64(0x20) ?? 0
+        let entrySize = header.u16(0x36) ?? 0
+        let count = header.u16(0x38) ?? 0
+        guard entrySize == 56 else {
+            throw ELFDefect(reason: "has program headers of \(entrySize) bytes each, an ELF64 file has 56")
+        }
+        guard count > 0, count < 0xffff else {
+            throw ELFDefect(
+                reason: "has \(count) program headers; a shared library has at least one and fewer than 65535"
+            )
+        }
         try Self.requireInFile(reader, offset: tableOffset, count: count * 56, what: "the program header table")
         guard let table = reader.bytes(at: tableOffset, count: count * 56) else {
             throw ELFDefect(reason: "cannot read its program header table")
@@ -54,10 +65,17 @@ struct ELFSegments {
         var segments: [Segment] = []
         for index in 0..<count {
             let base = index * 56
-            segments.append(Segment(
-                type: table.u32(base) ?? 0, flags: table.u32(base + 4) ?? 0, offset: table.u64(base + 8) ?? 0,
-                address: table.u64(base + 16) ?? 0, fileSize: table.u64(base + 32) ?? 0,
-                memorySize: table.u64(base + 40) ?? 0, alignment: table.u64(base + 48) ?? 0))
+            segments.append(
+                Segment(
+                    type: table.u32(base) ?? 0,
+                    flags: table.u32(base + 4) ?? 0,
+                    offset: table.u64(base + 8) ?? 0,
+                    address: table.u64(base + 16) ?? 0,
+                    fileSize: table.u64(base + 32) ?? 0,
+                    memorySize: table.u64(base + 40) ?? 0,
+                    alignment: table.u64(base + 48) ?? 0
+                )
+            )
         }
 
         var loads: [Segment] = []
@@ -70,9 +88,11 @@ struct ELFSegments {
 
         let dynamics = segments.filter { $0.type == Self.dynamic }
         guard dynamics.count == 1, let dynamicSegment = dynamics.first else {
-            throw ELFDefect(reason: dynamics.isEmpty
-                ? "has no dynamic section (PT_DYNAMIC), so no loader can link it"
-                : "has \(dynamics.count) dynamic sections (PT_DYNAMIC); a shared library has one")
+            throw ELFDefect(
+                reason: dynamics.isEmpty
+                    ? "has no dynamic section (PT_DYNAMIC), so no loader can link it"
+                    : "has \(dynamics.count) dynamic sections (PT_DYNAMIC); a shared library has one"
+            )
         }
         self.dynamicSegment = dynamicSegment
 
@@ -110,7 +130,12 @@ struct ELFSegments {
     // MARK: - Checks
 
     /// `is cut short: … ends at byte N, the file has M` for a range past the end of the file.
-    static func requireInFile(_ reader: ELFFileReader, offset: Int, count: Int, what: @autoclosure () -> String) throws(ELFDefect) {
+    static func requireInFile(
+        _ reader: ELFFileReader,
+        offset: Int,
+        count: Int,
+        what: @autoclosure () -> String
+    ) throws(ELFDefect) {
         guard !reader.contains(offset: offset, count: count) else { return }
         let end = offset.addingReportingOverflow(count)
         guard offset >= 0, count >= 0, !end.overflow, end.partialValue < Self.addressLimit else {
@@ -118,17 +143,23 @@ struct ELFSegments {
             let size = count >= Int.max >> 1 ? "a size beyond 2^62" : "\(count) bytes"
             throw ELFDefect(reason: "\(what()) lies outside the file (\(start), \(size))")
         }
-        throw ELFDefect(reason: "is cut short: \(what()) ends at byte \(end.partialValue), the file has \(reader.size) (a copy in progress or a full disk?)")
+        throw ELFDefect(
+            reason:
+                "is cut short: \(what()) ends at byte \(end.partialValue), the file has \(reader.size) (a copy in progress or a full disk?)"
+        )
     }
 
     /// The section headers are not needed to load, but a real linker writes them last: a table
     /// that does not fit is the surest sign of a file cut short, and the look-alike listing and
     /// `--inspect` read them.
     private static func checkSectionHeaderTable(_ reader: ELFFileReader, _ header: [UInt8]) throws(ELFDefect) {
-        let tableOffset = header.u64(0x28) ?? 0, entrySize = header.u16(0x3A) ?? 0
+        let tableOffset = header.u64(0x28) ?? 0
+        let entrySize = header.u16(0x3A) ?? 0
         var count = header.u16(0x3C) ?? 0
         guard tableOffset != 0 || count != 0 else { return }
-        guard entrySize == 64 else { throw ELFDefect(reason: "has section headers of \(entrySize) bytes each, an ELF64 file has 64") }
+        guard entrySize == 64 else {
+            throw ELFDefect(reason: "has section headers of \(entrySize) bytes each, an ELF64 file has 64")
+        }
         if count == 0 {
             // Extended numbering (65280 sections or more): the count is the first header's size.
             try requireInFile(reader, offset: tableOffset, count: 64, what: "the section header table")
@@ -143,27 +174,47 @@ struct ELFSegments {
         }
         for index in 0..<count {
             let base = index * 64
-            let type = table.u32(base + 4) ?? 0, offset = table.u64(base + 0x18) ?? 0, size = table.u64(base + 0x20) ?? 0
+            let type = table.u32(base + 4) ?? 0
+            let offset = table.u64(base + 0x18) ?? 0
+            let size = table.u64(base + 0x20) ?? 0
             // SHT_NULL and SHT_NOBITS (.bss) have no bytes in the file.
             guard type != 0, type != 8, size > 0 else { continue }
             try requireInFile(reader, offset: offset, count: size, what: "section \(index)")
         }
     }
 
-    private static func checkLoad(_ segment: Segment, index: Int, previous: Segment?, _ reader: ELFFileReader) throws(ELFDefect) {
+    private static func checkLoad(
+        _ segment: Segment,
+        index: Int,
+        previous: Segment?,
+        _ reader: ELFFileReader
+    ) throws(ELFDefect) {
         let name = "loadable segment \(index) (PT_LOAD)"
         try requireInFile(reader, offset: segment.offset, count: segment.fileSize, what: name)
         guard segment.fileSize <= segment.memorySize else {
-            throw ELFDefect(reason: "\(name) has more bytes in the file (\(segment.fileSize)) than in memory (\(segment.memorySize))")
+            throw ELFDefect(
+                reason:
+                    "\(name) has more bytes in the file (\(segment.fileSize)) than in memory (\(segment.memorySize))"
+            )
         }
-        guard segment.address < addressLimit, segment.memorySize < addressLimit, segment.address + segment.memorySize < addressLimit else {
-            throw ELFDefect(reason: "\(name) lies outside any possible address space (address 0x\(String(segment.address, radix: 16)), \(segment.memorySize) bytes)")
+        guard segment.address < addressLimit, segment.memorySize < addressLimit,
+            segment.address + segment.memorySize < addressLimit
+        else {
+            throw ELFDefect(
+                reason:
+                    "\(name) lies outside any possible address space (address 0x\(String(segment.address, radix: 16)), \(segment.memorySize) bytes)"
+            )
         }
-        guard segment.alignment <= 1 || (segment.alignment & (segment.alignment - 1) == 0 && segment.alignment <= 1 << 30) else {
+        guard
+            segment.alignment <= 1 || (segment.alignment & (segment.alignment - 1) == 0 && segment.alignment <= 1 << 30)
+        else {
             throw ELFDefect(reason: "\(name) has alignment \(segment.alignment), not a power of two up to 1 GiB")
         }
         if segment.alignment > 1, segment.offset % segment.alignment != segment.address % segment.alignment {
-            throw ELFDefect(reason: "\(name) has offset 0x\(String(segment.offset, radix: 16)) and address 0x\(String(segment.address, radix: 16)) that disagree modulo its alignment \(segment.alignment)")
+            throw ELFDefect(
+                reason:
+                    "\(name) has offset 0x\(String(segment.offset, radix: 16)) and address 0x\(String(segment.address, radix: 16)) that disagree modulo its alignment \(segment.alignment)"
+            )
         }
         if let previous, segment.address < previous.address + previous.memorySize {
             throw ELFDefect(reason: "\(name) overlaps or precedes the one before it; loadable segments must ascend")
@@ -186,16 +237,23 @@ struct ELFSegments {
         }
         let size = fileBacked ? segment.memorySize : segment.fileSize
         if segment.type == Self.tls {
-            guard segment.alignment <= 1 || (segment.alignment & (segment.alignment - 1) == 0 && segment.alignment <= 1 << 20) else {
+            guard
+                segment.alignment <= 1
+                    || (segment.alignment & (segment.alignment - 1) == 0 && segment.alignment <= 1 << 20)
+            else {
                 throw ELFDefect(reason: "\(name) has alignment \(segment.alignment), not a power of two up to 1 MiB")
             }
         }
         guard size > 0 else { return }
-        let inside = fileBacked || segment.type == Self.tls
+        let inside =
+            fileBacked || segment.type == Self.tls
             ? fileOffset(of: segment.address, count: size) == segment.offset
             : self.segment(holding: segment.address, count: segment.memorySize) != nil
         guard inside else {
-            throw ELFDefect(reason: "\(name) at address 0x\(String(segment.address, radix: 16)) (\(size) bytes) does not lie inside a loaded segment at its file offset")
+            throw ELFDefect(
+                reason:
+                    "\(name) at address 0x\(String(segment.address, radix: 16)) (\(size) bytes) does not lie inside a loaded segment at its file offset"
+            )
         }
     }
 

@@ -28,10 +28,15 @@ enum ELFStructure {
             case 10: kind = "an indirect function (STT_GNU_IFUNC)"
             default: kind = "a symbol of type \(type)"
             }
-            throw ELFDefect(reason: "\(entryName) is \(kind), not a function; export a C function with @c(\(entryName)) (see README, plugin author's guide)")
+            throw ELFDefect(
+                reason:
+                    "\(entryName) is \(kind), not a function; export a C function with @c(\(entryName)) (see README, plugin author's guide)"
+            )
         }
         guard entry.section != 0xfff1, dynamic.isCode(entry.value) else {
-            throw ELFDefect(reason: "\(entryName) at 0x\(String(entry.value, radix: 16)) is not in an executable segment")
+            throw ELFDefect(
+                reason: "\(entryName) at 0x\(String(entry.value, radix: 16)) is not in an executable segment"
+            )
         }
     }
 }

@@ -12,7 +12,11 @@ enum FileSecurity {
         let folder = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
         var info = stat()
         guard stat(folder, &info) == 0 else {
-            throw PluginLoadError(path: path, step: .checkFile, reason: "cannot stat its folder \(folder): \(String(cString: strerror(errno)))")
+            throw PluginLoadError(
+                path: path,
+                step: .checkFile,
+                reason: "cannot stat its folder \(folder): \(String(cString: strerror(errno)))"
+            )
         }
         try verify(info, what: "its folder \(folder)", plugin: path)
     }
@@ -25,13 +29,19 @@ enum FileSecurity {
         if info.st_mode & (S_IWGRP | S_IWOTH) != 0 {
             let mode = String(info.st_mode & 0o7777, radix: 8)
             throw PluginLoadError(
-                path: plugin, step: .checkFile,
-                reason: "\(what) is writable by group or others (mode 0\(mode)), so others could replace the code the host runs; \(hint)")
+                path: plugin,
+                step: .checkFile,
+                reason:
+                    "\(what) is writable by group or others (mode 0\(mode)), so others could replace the code the host runs; \(hint)"
+            )
         }
         if info.st_uid != 0 && info.st_uid != me {
             throw PluginLoadError(
-                path: plugin, step: .checkFile,
-                reason: "\(what) is owned by \(userName(info.st_uid)), neither root nor the user running the host (\(userName(me))); \(hint)")
+                path: plugin,
+                step: .checkFile,
+                reason:
+                    "\(what) is owned by \(userName(info.st_uid)), neither root nor the user running the host (\(userName(me))); \(hint)"
+            )
         }
     }
 

@@ -53,8 +53,10 @@ public struct HostConfiguration: Sendable {
     /// The lifecycle manager's options for this configuration, reporting to `observer`.
     func lifecycleOptions(observer: LifecycleObserver?) -> LifecycleOptions {
         var options = LifecycleOptions(
-            taskShutdownTimeout: taskShutdownTimeout, executorWorkers: executorWorkers,
-            stopOnUnhandledErrors: stopOnUnhandledErrors)
+            taskShutdownTimeout: taskShutdownTimeout,
+            executorWorkers: executorWorkers,
+            stopOnUnhandledErrors: stopOnUnhandledErrors
+        )
         if let observer { options.observer = observer }
         return options
     }

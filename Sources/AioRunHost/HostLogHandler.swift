@@ -57,14 +57,20 @@ struct HostLogHandler: LogHandler {
         switch format {
         case .text:
             let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-            Self.write("\(Self.timestamp()) \(event.level.rawValue) [\(plugin ?? "host")] \(event.message)\(rest)\n", format: format)
+            Self.write(
+                "\(Self.timestamp()) \(event.level.rawValue) [\(plugin ?? "host")] \(event.message)\(rest)\n",
+                format: format
+            )
         case .json:
-            let fields = merged.sorted { $0.key < $1.key }.map { "\(JSON.string($0.key)):\(JSON.string("\($0.value)"))" }
+            let fields = merged.sorted { $0.key < $1.key }.map {
+                "\(JSON.string($0.key)):\(JSON.string("\($0.value)"))"
+            }
             Self.write(
                 "{\"timestamp\":\(JSON.string(Self.timestamp())),\"level\":\(JSON.string(event.level.rawValue)),"
                     + "\"label\":\(JSON.string(label)),\"plugin\":\(plugin.map(JSON.string) ?? "null"),"
                     + "\"message\":\(JSON.string("\(event.message)")),\"metadata\":{\(fields.joined(separator: ","))}}\n",
-                format: format)
+                format: format
+            )
         }
     }
 
@@ -78,7 +84,8 @@ struct HostLogHandler: LogHandler {
             write(
                 "{\"timestamp\":\(JSON.string(timestamp())),\"level\":\"error\",\"label\":\"aiorun-host\","
                     + "\"plugin\":null,\"message\":\(JSON.string("aiorun-host: error: \(message)")),\"metadata\":{}}\n",
-                format: format)
+                format: format
+            )
         }
     }
 

@@ -37,12 +37,14 @@ enum HostOptionRules {
 
     /// `task-shutdown-timeout`, also per plugin: 0 to one year.
     static let taskShutdownTimeout = OptionRule<Double, Duration>(
-        "task-shutdown-timeout", expected: "a number of seconds from 0 to one year"
+        "task-shutdown-timeout",
+        expected: "a number of seconds from 0 to one year"
     ) { $0.isFinite && $0 >= 0 && $0 <= oneYear ? duration(seconds: $0) : nil }
 
     /// `load-timeout`: above 0, up to one year.
     static let loadTimeout = OptionRule<Double, Duration>(
-        "load-timeout", expected: "a number of seconds above 0, up to one year"
+        "load-timeout",
+        expected: "a number of seconds above 0, up to one year"
     ) { $0.isFinite && $0 > 0 && $0 <= oneYear ? max(.nanoseconds(1), duration(seconds: $0)) : nil }
 
     /// `executor-workers`, also per plugin: 1 to 1024 threads.
@@ -52,7 +54,8 @@ enum HostOptionRules {
 
     /// `log-level`: swift-log's level names.
     static let logLevel = OptionRule<String, Logger.Level>(
-        "log-level", expected: "one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"
+        "log-level",
+        expected: "one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))"
     ) { Logger.Level(rawValue: $0) }
 
     /// `log-format`: `text` or `json`.

@@ -9,7 +9,9 @@ extension Host {
     /// signal still forces the exit (see README, "How shutdown proceeds"). An `exit()` from plugin
     /// code meanwhile is a rejection (``PluginExitGuard``).
     static func loadWithinTimeLimit(
-        _ configuration: HostConfiguration, manager: LifecycleManager, logger: Logger
+        _ configuration: HostConfiguration,
+        manager: LifecycleManager,
+        logger: Logger
     ) async -> PrepareResult {
         let progress = LoadProgress()
         PluginExitGuard.install(format: configuration.logFormat, logger: logger)
@@ -42,7 +44,10 @@ extension Host {
     /// trigger has fired). A second signal is the signal watcher's and exits at once.
     /// See README, "How shutdown proceeds".
     static func watchLoad(
-        limit: Duration, manager: LifecycleManager, progress: LoadProgress, logger: Logger,
+        limit: Duration,
+        manager: LifecycleManager,
+        progress: LoadProgress,
+        logger: Logger,
         _ prepare: @escaping @Sendable () -> PrepareResult
     ) async -> LoadOutcome {
         enum Event: Sendable {
@@ -74,14 +79,16 @@ extension Host {
                 return .expired(progress.step)
             case .trigger(let trigger):
                 let seconds = LoadTimeLimitError.seconds
-                let waiting = progress.step.map { "\($0.waitingFor), running for \(seconds(.now - $0.since))" }
+                let waiting =
+                    progress.step.map { "\($0.waitingFor), running for \(seconds(.now - $0.since))" }
                     ?? "loading to begin"
                 logger.warning(
                     """
                     \(trigger) while plugins load: no plugin will be started; waiting for \(waiting); \
                     the load time limit is \(seconds(limit)) (--load-timeout), \(seconds(deadline - .now)) left; \
                     a second signal exits at once
-                    """)
+                    """
+                )
             }
         }
         // Not reached: the stream is finished only by this function.

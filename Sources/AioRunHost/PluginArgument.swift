@@ -14,7 +14,13 @@ struct PluginArgument: Sendable, Equatable {
     var origin: String?
 
     /// Creates an argument directly (as a config file does).
-    init(alias: String?, target: String, taskShutdownTimeout: Duration? = nil, executorWorkers: Int? = nil, origin: String? = nil) {
+    init(
+        alias: String?,
+        target: String,
+        taskShutdownTimeout: Duration? = nil,
+        executorWorkers: Int? = nil,
+        origin: String? = nil
+    ) {
         self.alias = alias
         self.target = target
         self.taskShutdownTimeout = taskShutdownTimeout

@@ -8,24 +8,30 @@ extension Host {
     /// shutdown was requested meanwhile (README, "How shutdown proceeds"); records each step in
     /// `progress`.
     static func create(
-        _ loaded: [LoadedPlugin], settings: [String: [String: String]], manager: LifecycleManager,
-        logger: Logger, progress: LoadProgress
+        _ loaded: [LoadedPlugin],
+        settings: [String: [String: String]],
+        manager: LifecycleManager,
+        logger: Logger,
+        progress: LoadProgress
     ) throws(PluginLoadError) -> [ManagedUnit] {
         var units: [ManagedUnit] = []
         for plugin in loaded {
             if let trigger = manager.shutdownRequested {
                 logger.warning(
-                    "shutdown requested while loading (\(trigger)); not creating \(plugin.name) or any later plugin")
+                    "shutdown requested while loading (\(trigger)); not creating \(plugin.name) or any later plugin"
+                )
                 break
             }
             progress.begin("create", of: plugin.path, name: plugin.name)
             let values = plugin.argument.config.merging(settings[plugin.name] ?? [:]) { _, cli in cli }
             do {
                 let unit = try manager.addUnit(
-                    name: plugin.name, config: PluginConfig(values),
+                    name: plugin.name,
+                    config: PluginConfig(values),
                     executorWorkers: plugin.argument.executorWorkers,
                     shutdownTimeout: plugin.argument.taskShutdownTimeout,
-                    make: plugin.descriptor.make)
+                    make: plugin.descriptor.make
+                )
                 // A disposition its initializer changed behind the signal guard's back is this
                 // plugin's doing (README, Failure modes, Signals).
                 manager.checkSignalDispositions(blame: plugin.name)
@@ -34,7 +40,10 @@ extension Host {
                 logger.info("loaded plugin \(plugin.name) from \(plugin.path) (ABI \(abi), API \(api))")
             } catch {
                 throw PluginLoadError(
-                    path: plugin.path, step: .create, reason: "the plugin's initializer threw: \(error)")
+                    path: plugin.path,
+                    step: .create,
+                    reason: "the plugin's initializer threw: \(error)"
+                )
             }
         }
         return units

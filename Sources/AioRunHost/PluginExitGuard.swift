@@ -74,7 +74,8 @@ enum PluginExitGuard {
             let subject = step.map { "plugin \($0.plugin): \($0.step)" } ?? "loading plugins"
             HostLogHandler.writeError(
                 "\(subject): plugin code called exit(\(status)) while plugins were loaded; refused, no plugin was started",
-                format: format)
+                format: format
+            )
             // Through the bounded exit path, so that the queued log line is written first.
             terminateProcess(AioRunExitCode.pluginRejected)
         case .running:
@@ -82,7 +83,8 @@ enum PluginExitGuard {
             let caller = PluginContext.current.map { "plugin \($0.name)" } ?? "plugin code"
             let because = status == 0 ? ", not 0: no clean shutdown took place" : ""
             logger?.critical(
-                "\(caller) called exit(\(status)): teardown is skipped, nothing still running is waited for; exiting with \(code)\(because)")
+                "\(caller) called exit(\(status)): teardown is skipped, nothing still running is waited for; exiting with \(code)\(because)"
+            )
             terminateProcess(code)
         }
     }

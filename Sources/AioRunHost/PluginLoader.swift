@@ -20,10 +20,14 @@ enum PluginLoader {
         _ = dlerror()
         guard let symbol = dlsym(handle, "aiorun_plugin_entry") else {
             let lookalikes = ELFImage(path: path)?.entryLikeExports ?? []
-            let found = lookalikes.isEmpty ? "" : "; exports that look like entries: \(lookalikes.joined(separator: ", "))"
+            let found =
+                lookalikes.isEmpty ? "" : "; exports that look like entries: \(lookalikes.joined(separator: ", "))"
             throw PluginLoadError(
-                path: path, step: .entrySymbol,
-                reason: "no aiorun_plugin_entry symbol; export it with @c(aiorun_plugin_entry) (see README, plugin author's guide)\(found)")
+                path: path,
+                step: .entrySymbol,
+                reason:
+                    "no aiorun_plugin_entry symbol; export it with @c(aiorun_plugin_entry) (see README, plugin author's guide)\(found)"
+            )
         }
         let entry = unsafeBitCast(symbol, to: Entry.self)
 
@@ -37,19 +41,26 @@ enum PluginLoader {
         }
         guard let raw else {
             throw PluginLoadError(
-                path: path, step: .handshake,
-                reason: "aiorun_plugin_entry returned NULL although the ABI matches (\(hostABI))")
+                path: path,
+                step: .handshake,
+                reason: "aiorun_plugin_entry returned NULL although the ABI matches (\(hostABI))"
+            )
         }
         let object = Unmanaged<AnyObject>.fromOpaque(raw).takeRetainedValue()
         guard let descriptor = object as? PluginDescriptor else {
             throw PluginLoadError(
-                path: path, step: .descriptor,
-                reason: "the entry returned a \(type(of: object)), not AioRunPluginAPI.PluginDescriptor; does the plugin link its own copy of the API instead of libAioRunPluginAPI.so?")
+                path: path,
+                step: .descriptor,
+                reason:
+                    "the entry returned a \(type(of: object)), not AioRunPluginAPI.PluginDescriptor; does the plugin link its own copy of the API instead of libAioRunPluginAPI.so?"
+            )
         }
         guard descriptor.abi == hostABI else {
             throw PluginLoadError(
-                path: path, step: .descriptor,
-                reason: "descriptor says ABI \(descriptor.abi), host provides \(hostABI)")
+                path: path,
+                step: .descriptor,
+                reason: "descriptor says ABI \(descriptor.abi), host provides \(hostABI)"
+            )
         }
         return descriptor
     }

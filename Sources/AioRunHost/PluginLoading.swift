@@ -26,13 +26,18 @@ extension Host {
     /// `loaded` after each plugin's library is loaded, with the plugin's name (the signal guard
     /// blames that plugin for a disposition its library constructors changed).
     static func loadAll(
-        _ arguments: [PluginArgument], allowInsecure: Bool, preflight: Bool = false,
-        loadTimeout: Duration = .seconds(60), onStep: (String) -> Void = { _ in },
-        loaded onLoaded: (String) -> Void = { _ in }, stopRequested: () -> Bool = { false }
+        _ arguments: [PluginArgument],
+        allowInsecure: Bool,
+        preflight: Bool = false,
+        loadTimeout: Duration = .seconds(60),
+        onStep: (String) -> Void = { _ in },
+        loaded onLoaded: (String) -> Void = { _ in },
+        stopRequested: () -> Bool = { false }
     ) throws(PluginLoadError) -> [LoadedPlugin] {
         let resolver = PluginResolver(
             environmentPath: ProcessEnvironment.value("AIORUN_PLUGIN_PATH"),
-            hostBinaryFolder: PluginResolver.hostBinaryFolder)
+            hostBinaryFolder: PluginResolver.hostBinaryFolder
+        )
         var paths: [String] = []
         var checked: Set<String> = []
         for argument in arguments {
@@ -41,7 +46,12 @@ extension Host {
                 path = try resolver.resolve(argument.target)
             } catch let error where argument.origin != nil {
                 // A plugin named in a config file that cannot be found is a mistake in that file.
-                throw PluginLoadError(path: argument.target, step: .resolve, reason: error.reason, usage: argument.origin)
+                throw PluginLoadError(
+                    path: argument.target,
+                    step: .resolve,
+                    reason: error.reason,
+                    usage: argument.origin
+                )
             }
             if checked.insert(path).inserted {
                 try ELFCheck.verify(path, allowInsecure: allowInsecure)
@@ -70,8 +80,11 @@ extension Host {
             let name = argument.alias ?? descriptor.name
             if let clash = loaded.first(where: { $0.name == name }) {
                 throw PluginLoadError(
-                    path: path, step: .name,
-                    reason: "a plugin named \(name) is already loaded from \(clash.path); load it again as alias=\(argument.target)")
+                    path: path,
+                    step: .name,
+                    reason:
+                        "a plugin named \(name) is already loaded from \(clash.path); load it again as alias=\(argument.target)"
+                )
             }
             onLoaded(name)
             loaded.append(LoadedPlugin(name: name, path: path, descriptor: descriptor, argument: argument))

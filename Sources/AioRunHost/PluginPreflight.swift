@@ -46,7 +46,11 @@ enum PluginPreflight {
             let ownLife = timeout.components.seconds + 5
             outcome = try SelfChild.run(mode: mode, arguments: [String(ownLife)] + paths, timeout: timeout)
         } catch {
-            throw PluginLoadError(path: paths[0], step: .preflight, reason: "cannot run the pre-flight child process: \(error.description)")
+            throw PluginLoadError(
+                path: paths[0],
+                step: .preflight,
+                reason: "cannot run the pre-flight child process: \(error.description)"
+            )
         }
         var stages: [Int: Stage] = [:]
         var current: Int?
@@ -54,7 +58,10 @@ enum PluginPreflight {
         for line in String(decoding: outcome.output, as: UTF8.self).split(whereSeparator: \.isNewline) {
             let fields = line.split(separator: " ", maxSplits: 2)
             guard fields.count >= 2, fields[0] == marker else { continue }
-            if fields[1] == "finished" { finished = true; continue }
+            if fields[1] == "finished" {
+                finished = true
+                continue
+            }
             guard fields.count >= 3, let stage = Stage(rawValue: String(fields[1])), let index = Int(fields[2]),
                 paths.indices.contains(index)
             else { continue }
@@ -74,9 +81,11 @@ enum PluginPreflight {
         case .signaled:
             reason = "loading it crashed a pre-flight child process with \(outcome.status) \(stage.activity)\(words)"
         case .timedOut:
-            reason = "loading it did not finish within \(timeout) in a pre-flight child process \(stage.activity) (a library initializer or the entry hangs?)\(words)"
+            reason =
+                "loading it did not finish within \(timeout) in a pre-flight child process \(stage.activity) (a library initializer or the entry hangs?)\(words)"
         case .exited(let code):
-            reason = "loading it ended a pre-flight child process with exit(\(code)) \(stage.activity) (a library initializer or the entry called exit(), or the loader gave up)\(words)"
+            reason =
+                "loading it ended a pre-flight child process with exit(\(code)) \(stage.activity) (a library initializer or the entry called exit(), or the loader gave up)\(words)"
         }
         throw PluginLoadError(path: path, step: .preflight, reason: reason)
     }
@@ -94,7 +103,9 @@ enum PluginPreflight {
         for (index, path) in arguments.dropFirst().enumerated() {
             report(.dlopen, index)
             _ = dlerror()
-            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE), let symbol = dlsym(handle, ELFStructure.entryName) else {
+            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE),
+                let symbol = dlsym(handle, ELFStructure.entryName)
+            else {
                 report(.failed, index)
                 continue
             }

@@ -19,7 +19,10 @@ extension Host {
     /// in load order. Runs plugin code, so it runs on a thread of its own (see
     /// ``loadWithinTimeLimit(_:manager:logger:)``); records each step in `progress`.
     static func prepare(
-        _ configuration: HostConfiguration, manager: LifecycleManager, logger: Logger, progress: LoadProgress
+        _ configuration: HostConfiguration,
+        manager: LifecycleManager,
+        logger: Logger,
+        progress: LoadProgress
     ) -> PrepareResult {
         let loaded: [LoadedPlugin]
         do {
@@ -28,10 +31,14 @@ extension Host {
             // The pre-flight child gets 90% of the load time limit, so that a file that hangs it
             // is named by the pre-flight itself before the limit of the whole load expires.
             loaded = try loadAll(
-                configuration.plugins, allowInsecure: configuration.allowInsecurePlugins,
-                preflight: configuration.preflight, loadTimeout: configuration.loadTimeout * 0.9,
-                onStep: progress.loading, loaded: { name in manager.checkSignalDispositions(blame: name) },
-                stopRequested: { manager.shutdownRequested != nil })
+                configuration.plugins,
+                allowInsecure: configuration.allowInsecurePlugins,
+                preflight: configuration.preflight,
+                loadTimeout: configuration.loadTimeout * 0.9,
+                onStep: progress.loading,
+                loaded: { name in manager.checkSignalDispositions(blame: name) },
+                stopRequested: { manager.shutdownRequested != nil }
+            )
         } catch {
             return .failure(error.hostError)
         }
@@ -45,7 +52,12 @@ extension Host {
         }
         do {
             let units = try create(
-                loaded, settings: configuration.settings, manager: manager, logger: logger, progress: progress)
+                loaded,
+                settings: configuration.settings,
+                manager: manager,
+                logger: logger,
+                progress: progress
+            )
             return .success(PreparedPlugins(loaded: loaded, units: units))
         } catch {
             return .failure(error.hostError)
@@ -54,12 +66,14 @@ extension Host {
 
     /// A `--set` for a plugin that is not loaded is a usage error (README, Command line).
     static func checkSettingTargets(
-        _ settings: [String: [String: String]], loaded: [LoadedPlugin]
+        _ settings: [String: [String: String]],
+        loaded: [LoadedPlugin]
     ) throws(HostUsageError) {
         let names = loaded.map(\.name)
         if let unknown = settings.keys.sorted().first(where: { !names.contains($0) }) {
             throw HostUsageError(
-                "--set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(names.joined(separator: ", ")))")
+                "--set \(unknown).…: no plugin named \(unknown) is loaded (loaded: \(names.joined(separator: ", ")))"
+            )
         }
     }
 }

@@ -33,8 +33,10 @@ struct PluginResolver: Sendable {
         }
         let searched = searchPath.isEmpty ? "(empty search path)" : searchPath.joined(separator: ":")
         throw PluginLoadError(
-            path: target, step: .resolve,
-            reason: "no \(file) in AIORUN_PLUGIN_PATH or beside the host; searched \(searched)")
+            path: target,
+            step: .resolve,
+            reason: "no \(file) in AIORUN_PLUGIN_PATH or beside the host; searched \(searched)"
+        )
     }
 
     private func absolute(_ path: String, shownAs shown: String) throws(PluginLoadError) -> String {

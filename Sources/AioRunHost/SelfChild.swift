@@ -62,7 +62,12 @@ enum SelfChild {
 
     /// Runs `aiorun-host --aiorun-internal-child <mode> <arguments…>` with `input` on its standard
     /// input, and waits at most `timeout` for it.
-    static func run(mode: String, arguments: [String] = [], input: [UInt8] = [], timeout: Duration) throws(Failure) -> Outcome {
+    static func run(
+        mode: String,
+        arguments: [String] = [],
+        input: [UInt8] = [],
+        timeout: Duration
+    ) throws(Failure) -> Outcome {
         let stdin = try memoryFile("aiorun-child-in")
         defer { close(stdin) }
         let stdout = try memoryFile("aiorun-child-out")
@@ -77,7 +82,11 @@ enum SelfChild {
         ChildProcesses.register(pid)
         let status = wait(for: pid, timeout: timeout)
         ChildProcesses.unregister(pid)
-        return Outcome(status: status, output: readAll(stdout, limit: outputLimit), error: readAll(stderr, limit: errorLimit))
+        return Outcome(
+            status: status,
+            output: readAll(stdout, limit: outputLimit),
+            error: readAll(stderr, limit: errorLimit)
+        )
     }
 
     /// For the child: bounds its own life, so that it never outlives a host that was killed
@@ -95,7 +104,7 @@ enum SelfChild {
     /// calling conventions pass them as for a fixed-argument call).
     static func dieWithParent(_ parent: pid_t) {
         if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") {
-            _ = unsafeBitCast(symbol, to: Prctl.self)(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0)
+            _ = unsafeBitCast(symbol, to: Prctl.self)(1, UInt(SIGKILL), 0, 0, 0)  // 1: PR_SET_PDEATHSIG
         }
         if getppid() != parent { _exit(137) }
     }
@@ -111,7 +120,13 @@ enum SelfChild {
 
     // MARK: - Spawning
 
-    private static func spawn(mode: String, arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws(Failure) -> pid_t {
+    private static func spawn(
+        mode: String,
+        arguments: [String],
+        stdin: Int32,
+        stdout: Int32,
+        stderr: Int32
+    ) throws(Failure) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -133,13 +148,15 @@ enum SelfChild {
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setpgroup(&attributes, 0)
         posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+            &attributes,
+            Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)
+        )
 
         let executable = "/proc/self/exe"
         // The host's pid follows the mode, so the child can tell whether it is already orphaned.
         let argv = [CommandLine.arguments.first ?? "aiorun-host", modeArgument, mode, String(getpid())] + arguments
         var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
+        defer { for argument in cArguments { free(argument) } }
         var pid = pid_t()
         let rc = posix_spawn(&pid, executable, &actions, &attributes, &cArguments, currentEnvironment())
         guard rc == 0 else {
@@ -205,7 +222,8 @@ enum SelfChild {
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
     /// module does not declare; found with `dlsym`, and skipped where missing.
     private static let closeFrom: CloseFrom? = dlsym(
-        UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"
+        UnsafeMutableRawPointer(bitPattern: 0),
+        "posix_spawn_file_actions_addclosefrom_np"
     ).map { unsafeBitCast($0, to: CloseFrom.self) }
 
     // MARK: - Memory files
@@ -220,7 +238,7 @@ enum SelfChild {
     /// to an unlinked temporary file where `memfd_create` is missing.
     private static func memoryFile(_ name: String) throws(Failure) -> Int32 {
         if let memfdCreate {
-            let fd = memfdCreate(name, 1 /* MFD_CLOEXEC */)
+            let fd = memfdCreate(name, 1)  // 1: MFD_CLOEXEC
             if fd >= 0 { return fd }
         }
         var template = Array("/tmp/aiorun-child-XXXXXX".utf8CString)
@@ -250,7 +268,9 @@ enum SelfChild {
         var bytes = [UInt8](repeating: 0, count: size)
         var filled = 0
         while filled < size {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, size - filled, off_t(filled)) }
+            let count = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + filled, size - filled, off_t(filled))
+            }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
             filled += count
@@ -262,6 +282,8 @@ enum SelfChild {
     /// `environ` directly, so it is read through its symbol.
     private static func currentEnvironment() -> UnsafePointer<UnsafeMutablePointer<CChar>?>? {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "environ") else { return nil }
-        return UnsafePointer(symbol.assumingMemoryBound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?.self).pointee)
+        return UnsafePointer(
+            symbol.assumingMemoryBound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?.self).pointee
+        )
     }
 }

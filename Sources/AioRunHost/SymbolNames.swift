@@ -7,8 +7,10 @@ import Glibc
 enum SymbolNames {
     @_silgen_name("swift_demangle")
     private static func swiftDemangle(
-        _ mangledName: UnsafePointer<CChar>?, _ mangledNameLength: Int,
-        _ outputBuffer: UnsafeMutablePointer<CChar>?, _ outputBufferSize: UnsafeMutablePointer<Int>?,
+        _ mangledName: UnsafePointer<CChar>?,
+        _ mangledNameLength: Int,
+        _ outputBuffer: UnsafeMutablePointer<CChar>?,
+        _ outputBufferSize: UnsafeMutablePointer<Int>?,
         _ flags: UInt32
     ) -> UnsafeMutablePointer<CChar>?
 

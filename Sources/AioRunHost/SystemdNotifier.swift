@@ -39,7 +39,9 @@ final class SystemdNotifier: Sendable {
         let bytes = Array(message.utf8)
         _ = withUnsafePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), address, socklen_t(length)) }
+                bytes.withUnsafeBytes {
+                    sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), address, socklen_t(length))
+                }
             }
         }
     }
@@ -54,7 +56,9 @@ final class SystemdNotifier: Sendable {
         observer.teardownStarted = { unit, limit in
             // A teardown on track must not be killed by systemd's stop timeout: extend it by
             // this plugin's whole limit plus a second for the host's own bookkeeping.
-            let micros = UInt64(limit.components.seconds) * 1_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000_000) + 1_000_000
+            let micros =
+                UInt64(limit.components.seconds) * 1_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000_000)
+                + 1_000_000
             self.send("STATUS=stopping plugin \(unit)\nEXTEND_TIMEOUT_USEC=\(micros)")
         }
         if let watchdogMicroseconds, watchdogMicroseconds > 0 {
@@ -70,7 +74,10 @@ final class SystemdNotifier: Sendable {
         guard let notifier = SystemdNotifier(environment: ProcessEnvironment.value("NOTIFY_SOCKET")) else { return nil }
         return notifier.observer(
             watchdogMicroseconds: watchdogMicroseconds(
-                usec: ProcessEnvironment.value("WATCHDOG_USEC"), pid: ProcessEnvironment.value("WATCHDOG_PID")))
+                usec: ProcessEnvironment.value("WATCHDOG_USEC"),
+                pid: ProcessEnvironment.value("WATCHDOG_PID")
+            )
+        )
     }
 
     /// `WATCHDOG_USEC`, if it is set for this process (`WATCHDOG_PID` unset or ours).

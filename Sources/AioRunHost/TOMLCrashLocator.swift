@@ -18,11 +18,15 @@ enum TOMLCrashLocator {
     /// `bytes`. `probe` runs the reader on a prefix and returns how it ended (nil if it could not
     /// be run).
     static func error(
-        for status: SelfChild.Status, bytes: [UInt8], path: String, probe: ([UInt8]) -> SelfChild.Status?
+        for status: SelfChild.Status,
+        bytes: [UInt8],
+        path: String,
+        probe: ([UInt8]) -> SelfChild.Status?
     ) -> HostUsageError {
         guard case .signaled(let signal) = status else {
             return HostUsageError(
-                "--config \(path): the TOML reader gave no result within \(TOMLLibrary.timeLimit) and was stopped; the file is too large or too complex")
+                "--config \(path): the TOML reader gave no result within \(TOMLLibrary.timeLimit) and was stopped; the file is too large or too complex"
+            )
         }
         let what = "the TOML reader crashed (\(SelfChild.signalName(signal)))"
         guard let found = locate(bytes, probe: probe) else {
@@ -31,9 +35,13 @@ enum TOMLCrashLocator {
         let text = found.line <= 0 ? "" : lines(of: bytes).dropFirst(found.line - 1).first ?? ""
         let hint = headerHint(text) ?? nestingHint(text)
         if found.exact {
-            return HostUsageError("--config \(path):\(found.line): \(what) reading this line\(hint.map { ": \($0)" } ?? "; check its syntax")")
+            return HostUsageError(
+                "--config \(path):\(found.line): \(what) reading this line\(hint.map { ": \($0)" } ?? "; check its syntax")"
+            )
         }
-        return HostUsageError("--config \(path):\(found.line): \(what) reading this line or one before it; check their syntax")
+        return HostUsageError(
+            "--config \(path):\(found.line): \(what) reading this line or one before it; check their syntax"
+        )
     }
 
     /// The first line (1-based) whose end is enough to crash the reader, and whether the search
@@ -79,14 +87,20 @@ enum TOMLCrashLocator {
 
     /// The lines of `bytes`, as text.
     private static func lines(of bytes: [UInt8]) -> [String] {
-        bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
     }
 
     /// A hint for a line that nests thousands of levels deep (`a.a.a.…` or `[[[…`): the reader
     /// recurses once per level and runs out of stack.
     static func nestingHint(_ text: String) -> String? {
-        let levels = text.utf8.lazy.filter { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "{") }.count
-        return levels > 1000 ? "it nests keys, tables or arrays up to \(levels) levels deep (at most \(ConfigValue.maximumDepth) are used)" : nil
+        let levels = text.utf8.lazy.filter {
+            $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "{")
+        }.count
+        return levels > 1000
+            ? "it nests keys, tables or arrays up to \(levels) levels deep (at most \(ConfigValue.maximumDepth) are used)"
+            : nil
     }
 
     /// What is wrong with `text` if it is a table header with no name after `[` or `[[` (the
@@ -98,7 +112,8 @@ enum TOMLCrashLocator {
         if rest.first == "[" { rest = rest.dropFirst() }
         rest = rest.drop { $0 == " " || $0 == "\t" }
         if let first = rest.unicodeScalars.first {
-            let isKeyStart = (first.isASCII && (first.properties.isAlphabetic || ("0"..."9").contains(first)))
+            let isKeyStart =
+                (first.isASCII && (first.properties.isAlphabetic || ("0"..."9").contains(first)))
                 || first == "_" || first == "-" || first == "\"" || first == "'"
             if isKeyStart { return nil }
         }

@@ -15,9 +15,10 @@ enum TOMLLibrary {
     static let timeLimit: Duration = .seconds(30)
 
     /// The library's `aiorun_toml_parse` (see Sources/AioRunTOML/TOMLExport.swift).
-    typealias Parse = @convention(c) (
-        UnsafePointer<UInt8>, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<Int>
-    ) -> Int32
+    typealias Parse =
+        @convention(c) (
+            UnsafePointer<UInt8>, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<Int>
+        ) -> Int32
 
     /// Why the library could not be loaded, as one line.
     struct Unavailable: Error, CustomStringConvertible {
@@ -32,14 +33,17 @@ enum TOMLLibrary {
         case .exited(TOMLChild.Result.document.rawValue):
             guard let table = ConfigValue.decodeDocument(output) else {
                 throw HostUsageError(
-                    "--config \(path): cannot use the parsed document: it nests tables or arrays more than \(ConfigValue.maximumDepth) levels deep, or \(fileName) is from another build")
+                    "--config \(path): cannot use the parsed document: it nests tables or arrays more than \(ConfigValue.maximumDepth) levels deep, or \(fileName) is from another build"
+                )
             }
             return table
         case .exited(TOMLChild.Result.syntaxError.rawValue):
             let message = String(decoding: output, as: UTF8.self)
             let parts = message.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
             let line = parts.count == 2 && Int(parts[0]).map({ $0 > 0 }) == true ? String(parts[0]) : "?"
-            let reason = (parts.last.map(String.init) ?? message).split(whereSeparator: \.isNewline).joined(separator: " ")
+            let reason = (parts.last.map(String.init) ?? message).split(whereSeparator: \.isNewline).joined(
+                separator: " "
+            )
             throw HostUsageError("--config \(path):\(line): \(reason)")
         case .exited(TOMLChild.Result.outOfMemory.rawValue):
             throw HostUsageError("--config \(path): the TOML reader ran out of memory")
@@ -59,7 +63,9 @@ enum TOMLLibrary {
 
     /// Runs the TOML child on `bytes`, bounded by `timeout` (``timeLimit`` unless told).
     private static func runChild(
-        _ bytes: [UInt8], path: String, timeout: Duration = timeLimit
+        _ bytes: [UInt8],
+        path: String,
+        timeout: Duration = timeLimit
     ) throws(HostUsageError) -> SelfChild.Outcome {
         do {
             return try SelfChild.run(mode: TOMLChild.mode, input: bytes, timeout: timeout)
@@ -76,11 +82,17 @@ enum TOMLLibrary {
         let library = folder + "/" + fileName
         guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
-            return .failure(Unavailable(
-                description: "cannot load the TOML reader \(library): \(reason); it is built with the host (swift build) and installed beside it"))
+            return .failure(
+                Unavailable(
+                    description:
+                        "cannot load the TOML reader \(library): \(reason); it is built with the host (swift build) and installed beside it"
+                )
+            )
         }
         guard let symbol = dlsym(handle, "aiorun_toml_parse") else {
-            return .failure(Unavailable(description: "\(library) has no aiorun_toml_parse; it does not belong to this host"))
+            return .failure(
+                Unavailable(description: "\(library) has no aiorun_toml_parse; it does not belong to this host")
+            )
         }
         return .success(unsafeBitCast(symbol, to: Parse.self))
     }

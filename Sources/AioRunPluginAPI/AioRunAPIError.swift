@@ -47,13 +47,15 @@ public struct AioRunAPIError: Error, CustomStringConvertible, Sendable, Equatabl
     public static func noCurrentContext(function: String) -> AioRunAPIError {
         AioRunAPIError(
             code: .noCurrentContext,
-            description: "\(function) was called outside an AioRun-managed task (no PluginContext.current)")
+            description: "\(function) was called outside an AioRun-managed task (no PluginContext.current)"
+        )
     }
 
     /// The executor pool of `plugin` is draining for shutdown and refused `job`.
     public static func executorClosed(plugin: String, job: String) -> AioRunAPIError {
         AioRunAPIError(
             code: .executorClosed,
-            description: "executor pool of plugin \(plugin) is draining for shutdown; job \(job) was refused")
+            description: "executor pool of plugin \(plugin) is draining for shutdown; job \(job) was refused"
+        )
     }
 }

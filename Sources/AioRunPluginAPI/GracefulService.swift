@@ -15,7 +15,9 @@ extension PluginContext {
     /// A caller cancelled while the service still drains gets `CancellationError`; the drain
     /// goes on, and an error it ends with is logged as an unhandled error of this plugin.
     public func runGracefully(
-        _ label: String = "service", file: String = #fileID, line: Int = #line,
+        _ label: String = "service",
+        file: String = #fileID,
+        line: Int = #line,
         run: @escaping @Sendable () async throws -> Void,
         beginGracefulShutdown: @escaping @Sendable () async -> Void
     ) async throws {

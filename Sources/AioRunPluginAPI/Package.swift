@@ -12,7 +12,7 @@ let package = Package(
         .library(name: "AioRunLogBridge", type: .static, targets: ["AioRunLogBridge"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2")
     ],
     targets: [
         .target(

@@ -21,24 +21,40 @@ public struct PluginConfig: Sendable, Equatable {
 
     /// The integer for `key`, or `defaultValue` when unset. Throws when set but not an integer
     /// within `range`.
-    public func int(_ key: String, default defaultValue: Int, in range: ClosedRange<Int> = Int.min...Int.max)
+    public func int(
+        _ key: String,
+        default defaultValue: Int,
+        in range: ClosedRange<Int> = Int.min...Int.max
+    )
         throws -> Int
     {
         guard let raw = values[key] else { return defaultValue }
         guard let value = Int(raw), range.contains(value) else {
-            throw PluginConfigError(key: key, value: raw, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
+            throw PluginConfigError(
+                key: key,
+                value: raw,
+                expected: "an integer in \(range.lowerBound)...\(range.upperBound)"
+            )
         }
         return value
     }
 
     /// The number for `key`, or `defaultValue` when unset. Throws when set but not a finite
     /// number within `range`.
-    public func double(_ key: String, default defaultValue: Double, in range: ClosedRange<Double> = 0...Double.greatestFiniteMagnitude)
+    public func double(
+        _ key: String,
+        default defaultValue: Double,
+        in range: ClosedRange<Double> = 0...Double.greatestFiniteMagnitude
+    )
         throws -> Double
     {
         guard let raw = values[key] else { return defaultValue }
         guard let value = Double(raw), value.isFinite, range.contains(value) else {
-            throw PluginConfigError(key: key, value: raw, expected: "a number in \(range.lowerBound)...\(range.upperBound)")
+            throw PluginConfigError(
+                key: key,
+                value: raw,
+                expected: "a number in \(range.lowerBound)...\(range.upperBound)"
+            )
         }
         return value
     }

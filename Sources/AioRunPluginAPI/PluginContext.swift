@@ -35,7 +35,9 @@ public final class PluginContext: Sendable {
     /// Starts a tracked task. Shutdown cancels it (phase 2) and waits for it (phase 3).
     /// An error it throws is logged with the plugin's name and `label`.
     public func spawn(
-        _ label: String? = nil, file: String = #fileID, line: Int = #line,
+        _ label: String? = nil,
+        file: String = #fileID,
+        line: Int = #line,
         _ operation: @escaping @Sendable () async throws -> Void
     ) {
         scope.spawn(label: label ?? "\(file):\(line)", operation: operation)
@@ -49,7 +51,9 @@ public final class PluginContext: Sendable {
     /// cancelled gets the result or the error. An error from work whose caller is gone is logged.
     /// Shields nest; tasks the work starts with ``spawn(_:file:line:_:)`` are ordinary tracked tasks.
     public func shutdownWaitsFor<T: Sendable>(
-        _ label: String? = nil, file: String = #fileID, line: Int = #line,
+        _ label: String? = nil,
+        file: String = #fileID,
+        line: Int = #line,
         _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         try await scope.shield(label: label ?? "\(file):\(line)", operation: operation)
@@ -57,7 +61,9 @@ public final class PluginContext: Sendable {
 
     /// Registers a callback that runs first in this plugin's teardown, while its work still runs.
     public func onShutdown(
-        _ label: String? = nil, file: String = #fileID, line: Int = #line,
+        _ label: String? = nil,
+        file: String = #fileID,
+        line: Int = #line,
         _ callback: @escaping @Sendable () async throws -> Void
     ) {
         scope.onShutdown(label: label ?? "\(file):\(line)", callback: callback)
@@ -90,7 +96,9 @@ public struct ExecutorPoolHandle: Sendable {
     /// teardown drains the pool, new jobs fail with an ``AioRunAPIError`` with code
     /// ``AioRunAPIError/Code/executorClosed``.
     public func run<T: Sendable>(
-        _ label: String? = nil, file: String = #fileID, line: Int = #line,
+        _ label: String? = nil,
+        file: String = #fileID,
+        line: Int = #line,
         _ job: @escaping @Sendable () throws -> T
     ) async throws -> T {
         try await scope.runBlocking(label: label ?? "\(file):\(line)", job: job)
@@ -103,7 +111,9 @@ public struct ExecutorPoolHandle: Sendable {
 /// Throws an ``AioRunAPIError`` with code ``AioRunAPIError/Code/noCurrentContext`` outside an
 /// AioRun-managed task, before starting anything.
 public func shutdownWaitsFor<T: Sendable>(
-    _ label: String? = nil, file: String = #fileID, line: Int = #line,
+    _ label: String? = nil,
+    file: String = #fileID,
+    line: Int = #line,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     guard let context = PluginContext.current else {

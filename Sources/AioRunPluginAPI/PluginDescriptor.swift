@@ -32,7 +32,9 @@ extension PluginDescriptor {
     /// plugin, creates its descriptor: callable from that inlined body, invisible to plugin source.
     @usableFromInline
     static func exported(
-        name: String, abi: UInt32, apiVersion: String,
+        name: String,
+        abi: UInt32,
+        apiVersion: String,
         make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
     ) -> PluginDescriptor {
         PluginDescriptor(name: name, abi: abi, apiVersion: apiVersion, make: make)
@@ -63,6 +65,10 @@ public func aiorunExportPlugin(
     pluginABI?.pointee = AIORUN_PLUGIN_ABI
     guard hostABI == AIORUN_PLUGIN_ABI else { return nil }
     let descriptor = PluginDescriptor.exported(
-        name: name, abi: AIORUN_PLUGIN_ABI, apiVersion: AIORUN_PLUGIN_API_VERSION, make: make)
+        name: name,
+        abi: AIORUN_PLUGIN_ABI,
+        apiVersion: AIORUN_PLUGIN_API_VERSION,
+        make: make
+    )
     return Unmanaged.passRetained(descriptor).toOpaque()
 }

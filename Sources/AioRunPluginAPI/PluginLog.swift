@@ -54,7 +54,9 @@ public struct PluginLog: Sendable {
 
     /// Logs `message` at `level` with optional string metadata.
     public func log(
-        _ level: PluginLogLevel, _ message: @autoclosure () -> String, metadata: [String: String] = [:]
+        _ level: PluginLogLevel,
+        _ message: @autoclosure () -> String,
+        metadata: [String: String] = [:]
     ) {
         guard level >= minimumLevel else { return }
         sink(level.rawValue, pluginName, message(), metadata)

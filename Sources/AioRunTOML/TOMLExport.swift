@@ -33,8 +33,10 @@ import Glibc
 /// 1 with `<line>\t<message>` for a syntax error (line 0 when unknown).
 @c(aiorun_toml_parse)
 public func aiorunTOMLParse(
-    _ text: UnsafePointer<UInt8>, _ length: Int,
-    _ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ resultLength: UnsafeMutablePointer<Int>
+    _ text: UnsafePointer<UInt8>,
+    _ length: Int,
+    _ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+    _ resultLength: UnsafeMutablePointer<Int>
 ) -> Int32 {
     let source = String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
     var output: [UInt8] = []
@@ -84,7 +86,11 @@ private func encode(_ value: (any TOMLValueConvertible)?, depth: Int, into outpu
     }
     switch value.type {
     case .table:
-        if let table = value.table { encode(table, depth: depth, into: &output) } else { output += Array("o5:table".utf8) }
+        if let table = value.table {
+            encode(table, depth: depth, into: &output)
+        } else {
+            output += Array("o5:table".utf8)
+        }
     case .array:
         guard let array = value.array else {
             output += Array("o5:array".utf8)

@@ -21,24 +21,29 @@ struct AioRunHostCommand: AsyncParsableCommand {
             Exit codes: 0 clean, 1 unhandled error with --stop-on-unhandled-errors, 64 usage, \
             65 plugin rejected, 70 something abandoned at a time limit, 128+N second signal N.
             """,
-        version: Host.version)
+        version: Host.version
+    )
 
     @Option(
         name: .long,
         help: ArgumentHelp(
             "Read options and plugins from a TOML file; command-line flags override it and command-line plugins load"
                 + " after its plugins.",
-            valueName: "file"))
+            valueName: "file"
+        )
+    )
     var config: String?
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Each plugin's time limit for its teardown, in seconds (default 60).", valueName: "seconds"))
+        help: ArgumentHelp("Each plugin's time limit for its teardown, in seconds (default 60).", valueName: "seconds")
+    )
     var taskShutdownTimeout: Double?
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Threads per plugin executor pool (default min(32, cores + 4)).", valueName: "n"))
+        help: ArgumentHelp("Threads per plugin executor pool (default min(32, cores + 4)).", valueName: "n")
+    )
     var executorWorkers: Int?
 
     @Flag(name: .long, help: "Stop the host (exit 1) when a plugin's run(), task, shield or job fails unhandled.")
@@ -46,39 +51,50 @@ struct AioRunHostCommand: AsyncParsableCommand {
 
     @Flag(
         name: .long,
-        help: "Load plugin files (or folders) that are writable by group/others or owned by another non-root user.")
+        help: "Load plugin files (or folders) that are writable by group/others or owned by another non-root user."
+    )
     var allowInsecurePlugins = false
 
     @Option(
         name: .customLong("set"),
-        help: ArgumentHelp("Set a plugin's config value (repeatable).", valueName: "name.key=value"))
+        help: ArgumentHelp("Set a plugin's config value (repeatable).", valueName: "name.key=value")
+    )
     var settings: [String] = []
 
     @Option(
         name: .long,
-        help: ArgumentHelp("trace, debug, info (default), notice, warning, error or critical.", valueName: "level"))
+        help: ArgumentHelp("trace, debug, info (default), notice, warning, error or critical.", valueName: "level")
+    )
     var logLevel: String?
 
     @Option(
         name: .long,
-        help: ArgumentHelp("text (default, for terminals) or json (one object per line).", valueName: "format"))
+        help: ArgumentHelp("text (default, for terminals) or json (one object per line).", valueName: "format")
+    )
     var logFormat: String?
 
     @Flag(
         name: .long,
         help: ArgumentHelp(
             "Load every plugin in a throwaway child process first, so a file that crashes the dynamic loader is refused"
-                + " (always on for --check and --inspect)."))
+                + " (always on for --check and --inspect)."
+        )
+    )
     var preflight = false
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Time limit for loading and creating all plugins, in seconds (default 60).", valueName: "seconds"))
+            "Time limit for loading and creating all plugins, in seconds (default 60).",
+            valueName: "seconds"
+        )
+    )
     var loadTimeout: Double?
 
     @Flag(
-        name: .long, help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65.")
+        name: .long,
+        help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65."
+    )
     var check = false
 
     @Flag(name: .long, help: "Like --check for one plugin, plus its exported entry and the libraries it needs.")

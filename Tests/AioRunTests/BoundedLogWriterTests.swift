@@ -13,7 +13,8 @@ final class BoundedLogWriterTests: XCTestCase {
     func testStalledReaderLosesLinesOnlyAsCountedDrops() throws {
         let pipe = try TestPipe(size: 4096)
         let writer = BoundedLogWriter(fd: pipe.writeEnd)
-        let threads = 4, perThread = 5000
+        let threads = 4
+        let perThread = 5000
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             for number in 0..<perThread { writer.write("t\(thread) \(number)\n") }
         }
@@ -47,7 +48,10 @@ final class BoundedLogWriterTests: XCTestCase {
             let (thread, number) = (Int(parts[0])!, Int(parts[1])!)
             XCTAssertGreaterThan(number, last[thread], "thread \(thread): out of order")
             if number != last[thread] + 1 {
-                XCTAssertTrue(noticeSinceLast[thread], "thread \(thread): \(last[thread]) → \(number) with no notice between")
+                XCTAssertTrue(
+                    noticeSinceLast[thread],
+                    "thread \(thread): \(last[thread]) → \(number) with no notice between"
+                )
             }
             last[thread] = number
             noticeSinceLast[thread] = false
@@ -107,7 +111,7 @@ final class TestPipe: @unchecked Sendable {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
         (readEnd, writeEnd) = (fds[0], fds[1])
-        _ = fcntl(writeEnd, 1031 /* F_SETPIPE_SZ */, size)
+        _ = fcntl(writeEnd, 1031, size)  // 1031: F_SETPIPE_SZ
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
     }
 

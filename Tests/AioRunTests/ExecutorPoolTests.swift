@@ -136,7 +136,9 @@ final class ExecutorPoolTests: XCTestCase {
     func testJobsRunOffTheCooperativePool() async throws {
         let pool = makePool(workers: 4)
         // Four jobs block their threads; async work elsewhere keeps running meanwhile.
-        let blockers = (0..<4).map { index in Task { try await pool.submit(label: "block \(index)") { sleepMillis(300) } } }
+        let blockers = (0..<4).map { index in
+            Task { try await pool.submit(label: "block \(index)") { sleepMillis(300) } }
+        }
         let start = ContinuousClock.now
         try await Task.sleep(for: .milliseconds(20))
         XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(200), "the cooperative pool is not starved")
@@ -198,7 +200,9 @@ final class ExecutorPoolTests: XCTestCase {
         let pool = makePool(workers: 1)
         let release = DispatchSemaphore(value: 0)
         let ran = Locked(0)
-        let running = Task { try await pool.submit(label: "running") { release.wait(timeout: .now() + 20) == .success } }
+        let running = Task {
+            try await pool.submit(label: "running") { release.wait(timeout: .now() + 20) == .success }
+        }
         let started = await eventually(.seconds(10)) { !pool.snapshot(now: .now).isEmpty }
         XCTAssertTrue(started, "the first job never started")
         let queued = (0..<20).map { index in
@@ -267,13 +271,17 @@ final class ExecutorPoolTests: XCTestCase {
         let pool = makePool(workers: 1)
         let releaseFirst = DispatchSemaphore(value: 0)
         let releaseSecond = DispatchSemaphore(value: 0)
-        let first = Task { try await pool.submit(label: "first blocker") { _ = releaseFirst.wait(timeout: .now() + 20) } }
+        let first = Task {
+            try await pool.submit(label: "first blocker") { _ = releaseFirst.wait(timeout: .now() + 20) }
+        }
         let started = await eventually(.seconds(10)) { !pool.snapshot(now: .now).isEmpty }
         XCTAssertTrue(started, "the first blocker never started")
         // Queued one at a time, so that the order is known.
         let (capturing, watch) = submitCapturingJob(pool)
         let queuedFirst = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 2 }
-        let second = Task { try await pool.submit(label: "second blocker") { _ = releaseSecond.wait(timeout: .now() + 20) } }
+        let second = Task {
+            try await pool.submit(label: "second blocker") { _ = releaseSecond.wait(timeout: .now() + 20) }
+        }
         let queuedSecond = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 3 }
         let last = Task { try await pool.submit(label: "last") { 3 } }
         let queuedLast = await eventually(.seconds(10)) { pool.snapshot(now: .now).count == 4 }
@@ -283,7 +291,9 @@ final class ExecutorPoolTests: XCTestCase {
         let captured = try await capturing.value
         XCTAssertEqual(captured, 2)
         // The second blocker runs now and the last job waits: the queue is not empty.
-        let secondRuns = await eventually(.seconds(10)) { pool.snapshot(now: .now).contains { $0.label == "second blocker" && $0.kind == .job } }
+        let secondRuns = await eventually(.seconds(10)) {
+            pool.snapshot(now: .now).contains { $0.label == "second blocker" && $0.kind == .job }
+        }
         XCTAssertTrue(secondRuns, "the second blocker never started")
         let released = await eventually(.seconds(5)) { watch.value == nil }
         XCTAssertTrue(released, "a finished job still holds what its closure captured")
@@ -301,7 +311,8 @@ final class ExecutorPoolTests: XCTestCase {
         let failures = EventLog()
         let attempts = Locked(0)
         let pool = ExecutorPool(
-            owner: "unit", maxWorkers: 2,
+            owner: "unit",
+            maxWorkers: 2,
             startThread: { name, body in
                 let attempt = attempts.withLock { count -> Int in
                     count += 1
@@ -311,7 +322,8 @@ final class ExecutorPoolTests: XCTestCase {
                 if case .failure(let error) = StartThread.joinable(name, body) { return error }
                 return nil
             },
-            reportFailure: { what, error in failures.entries.withLock { $0.append("\(what): \(error)") } })
+            reportFailure: { what, error in failures.entries.withLock { $0.append("\(what): \(error)") } }
+        )
         do {
             _ = try await pool.submit(label: "stranded") { 1 }
             XCTFail("expected the thread start's error")

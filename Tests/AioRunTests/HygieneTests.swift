@@ -10,9 +10,13 @@ import XCTest
 final class HygieneTests: XCTestCase {
     /// Open descriptors and what they point to, without the one the listing itself used.
     func openDescriptors() throws -> Set<String> {
-        Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { fd in
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")).map { "\(fd) -> \($0)" }
-        })
+        Set(
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { fd in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")).map {
+                    "\(fd) -> \($0)"
+                }
+            }
+        )
     }
 
     func poolThreads() throws -> Int {
@@ -35,18 +39,23 @@ final class HygieneTests: XCTestCase {
         let options = LifecycleOptions(taskShutdownTimeout: .seconds(10), executorWorkers: 4)
         let manager = await LifecycleManager(options: options, logger: Logger(label: "hygiene"))
         let units = (0..<3).map { manager.addUnit(name: "unit\($0)", config: PluginConfig()) }
-        let mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] = units.enumerated().map { index, unit in
+        let mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)] = units.enumerated().map {
+            index,
+            unit in
             let context = unit.context
-            return (unit, {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for job in 0..<8 {
-                        group.addTask { try await context.executor.run("job \(job)") { sleepMillis(20) } }
+            return (
+                unit,
+                {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for job in 0..<8 {
+                            group.addTask { try await context.executor.run("job \(job)") { sleepMillis(20) } }
+                        }
+                        try await group.waitForAll()
                     }
-                    try await group.waitForAll()
+                    context.spawn("sleeper") { try await Task.sleep(for: .seconds(3600)) }
+                    if index == units.count - 1 { context.requestShutdown(reason: "test done") }
                 }
-                context.spawn("sleeper") { try await Task.sleep(for: .seconds(3600)) }
-                if index == units.count - 1 { context.requestShutdown(reason: "test done") }
-            })
+            )
         }
         let running = Task { await manager.run(mains) }
         let report = await running.value

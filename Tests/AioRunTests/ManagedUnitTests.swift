@@ -42,7 +42,11 @@ final class ManagedUnitTests: XCTestCase {
         let report = await manager.run([unit])
         XCTAssertEqual(report.exitCode, AioRunExitCode.clean)
         XCTAssertEqual(made.withLock { $0 }?.ranWith.withLock { $0 }, "first")
-        XCTAssertEqual(report.units.map(\.name), ["first", "broken"], "a unit whose make threw is torn down too: work its initializer started is stopped")
+        XCTAssertEqual(
+            report.units.map(\.name),
+            ["first", "broken"],
+            "a unit whose make threw is torn down too: work its initializer started is stopped"
+        )
     }
 
     func testExitCodeAfterShutdown() {
@@ -50,8 +54,10 @@ final class ManagedUnitTests: XCTestCase {
         XCTAssertEqual(Code.afterShutdown(stoppedForUnhandledError: false, abandonedAny: false), Code.clean)
         XCTAssertEqual(Code.afterShutdown(stoppedForUnhandledError: false, abandonedAny: true), Code.abandoned)
         XCTAssertEqual(
-            Code.afterShutdown(stoppedForUnhandledError: true, abandonedAny: true), Code.unhandledError,
-            "the failure is the cause")
+            Code.afterShutdown(stoppedForUnhandledError: true, abandonedAny: true),
+            Code.unhandledError,
+            "the failure is the cause"
+        )
         XCTAssertEqual(Code.afterPluginExit(status: 0), Code.abandoned)
         XCTAssertEqual(Code.afterPluginExit(status: 3), 3)
     }

@@ -35,7 +35,7 @@ final class PoolJobQueueTests: XCTestCase {
     func testWithdrawnJobStaysInPlaceAndIsSkipped() throws {
         var queue = PoolJobQueue()
         let jobs = (0..<3).map { job("job \($0)") }
-        jobs.forEach { queue.push($0) }
+        for job in jobs { queue.push(job) }
         queue.withdraw(jobs[1])
         XCTAssertEqual(queue.count, 2, "a withdrawn job no longer counts")
         XCTAssertEqual(queue.slots, 3, "withdrawal does not move the other jobs")
@@ -73,7 +73,7 @@ final class PoolJobQueueTests: XCTestCase {
     func testRemoveAllWithdrawsOnlyQueuedJobs() throws {
         var queue = PoolJobQueue()
         let jobs = (0..<4).map { job("job \($0)") }
-        jobs.forEach { queue.push($0) }
+        for job in jobs { queue.push(job) }
         _ = queue.popNext()
         queue.withdraw(jobs[2])
         let removed = queue.removeAll()

@@ -106,7 +106,7 @@ final class PoolStateTests: XCTestCase {
             guard case .closed = state.admit(job("late")) else { return XCTFail("a closed pool refuses jobs") }
             let freed = state.jobEnded(worker: 0)
             XCTAssertEqual(freed.count, 1, "the drain is resumed when the pool is idle")
-            freed.forEach { $0.resume() }
+            for waiter in freed { waiter.resume() }
         }
         guard case .spin = state.nextStep(worker: 0) else { return XCTFail("draining workers wait for the stop") }
         _ = state.endSpin(sawNoJob: false)
@@ -116,7 +116,7 @@ final class PoolStateTests: XCTestCase {
                 return XCTFail("a stopping worker leaves")
             }
             XCTAssertEqual(waiters.count, 1, "the last worker out resumes the drain")
-            waiters.forEach { $0.resume() }
+            for waiter in waiters { waiter.resume() }
         }
         XCTAssertEqual(state.alive, 0)
     }
@@ -125,7 +125,7 @@ final class PoolStateTests: XCTestCase {
         var state = PoolState(maxWorkers: 1, maxSpinners: 1)
         let queued = (0..<3).map { job("queued \($0)") }
         _ = state.admit(job("running"))
-        queued.forEach { _ = state.admit($0) }
+        for job in queued { _ = state.admit(job) }
         XCTAssertTrue(isRun(state.nextStep(worker: 0), "running"))
         _ = state.abandon()
         XCTAssertTrue(queued.allSatisfy { $0.phase == .withdrawn })

@@ -13,7 +13,8 @@ final class APIBaselineTests: XCTestCase {
     func testPluginABIHasOnlyAdditionsSinceItsBaseline() throws {
         let abiSource = try String(
             contentsOf: Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI/ABI.swift"),
-            encoding: .utf8)
+            encoding: .utf8
+        )
         let abi = try APIEvolutionTests.abiNumber(in: abiSource)
         let baseline = Products.repositoryRoot.appendingPathComponent("Tests/Fixtures/APIEvolution/abi-\(abi).json")
         guard FileManager.default.fileExists(atPath: baseline.path) else {
@@ -25,14 +26,16 @@ final class APIBaselineTests: XCTestCase {
             [
                 "swift-api-digester", "-diagnose-sdk", "-abi", "-module", "AioRunPluginAPI",
                 "-I", Products.folder.appendingPathComponent("Modules").path, "-baseline-path", baseline.path,
-            ])
+            ]
+        )
         _ = try digester.waitForExit(within: .seconds(120))
         let findings = digester.transcript.split(separator: "\n").map(String.init).filter { line in
             let text = line.trimmingCharacters(in: .whitespaces)
             return !text.isEmpty && !text.hasPrefix("/*") && !text.hasSuffix("is a new API without '@available'")
         }
         XCTAssertEqual(
-            findings, [],
+            findings,
+            [],
             "changes that break plugins built against ABI \(abi):"
                 + " bump AIORUN_PLUGIN_ABI and record a new baseline, or undo them"
         )

@@ -105,7 +105,9 @@ final class APIEvolutionTests: XCTestCase {
         let sources = Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI")
         for file in try Self.apiFiles(in: sources) + ["Package.swift"] {
             try FileManager.default.copyItem(
-                at: sources.appendingPathComponent(file), to: copy.appendingPathComponent(file))
+                at: sources.appendingPathComponent(file),
+                to: copy.appendingPathComponent(file)
+            )
         }
         try patch(
             copy.appendingPathComponent("PluginContext.swift"),
@@ -122,7 +124,8 @@ final class APIEvolutionTests: XCTestCase {
                         + "    public func addedMethod() -> Int { addedFirst.count }\n\n"
                         + "    /// Asks the host to shut down,"
                 ),
-            ])
+            ]
+        )
         try patch(
             copy.appendingPathComponent("PluginLog.swift"),
             [
@@ -137,7 +140,8 @@ final class APIEvolutionTests: XCTestCase {
                     "sink(level.rawValue, pluginName, message(),"
                         + " metadata.merging([\"api\": addedNote]) { old, _ in old })"
                 ),
-            ])
+            ]
+        )
         try patch(
             copy.appendingPathComponent("LifecycleScope.swift"),
             [
@@ -149,14 +153,18 @@ final class APIEvolutionTests: XCTestCase {
                         + "    /// The default for runtimes built before it.\n"
                         + "    public func addedRequirement() -> Int { 1 }\n}\n"
                 )
-            ])
+            ]
+        )
         let next = try buildAPI(from: copy, into: scratch.appendingPathComponent("next-lib"))
         let plugin = try buildPlugin(
-            against: Products.folder.appendingPathComponent("Modules"), library: Products.folder)
+            against: Products.folder.appendingPathComponent("Modules"),
+            library: Products.folder
+        )
         let lines = try assertPluginRuns(plugin, environment: ["LD_LIBRARY_PATH": next.path])
         XCTAssertTrue(
             lines.contains { $0.contains("evolving plugin ran") && $0.contains("api=2.1") },
-            lines.joined(separator: "\n"))
+            lines.joined(separator: "\n")
+        )
     }
 
     // MARK: - Building
@@ -228,7 +236,8 @@ final class APIEvolutionTests: XCTestCase {
                 "-parse-as-library", "-module-name", "AioRunPluginAPI", "-emit-library", "-emit-module",
                 "-emit-module-path", output.appendingPathComponent("AioRunPluginAPI.swiftmodule").path,
                 "-o", output.appendingPathComponent("libAioRunPluginAPI.so").path,
-            ] + evolution + files)
+            ] + evolution + files
+        )
         XCTAssertEqual(result.code, 0, result.transcript)
         guard result.code == 0 else { throw HostTestError.buildFailed("the API library in \(sources.path)") }
         return output
@@ -242,10 +251,13 @@ final class APIEvolutionTests: XCTestCase {
             URL(fileURLWithPath: "/bin/bash"),
             [
                 "-c", "git archive \(commit) Sources/AioRunPluginAPI | tar -xf - -C '\(checkout.path)'",
-            ], directory: Products.repositoryRoot)
+            ],
+            directory: Products.repositoryRoot
+        )
         XCTAssertEqual(try archive.waitForExit(within: .seconds(60)).code, 0, archive.transcript)
         return try buildAPI(
-            from: checkout.appendingPathComponent("Sources/AioRunPluginAPI"), into: scratch.appendingPathComponent(name)
+            from: checkout.appendingPathComponent("Sources/AioRunPluginAPI"),
+            into: scratch.appendingPathComponent(name)
         )
     }
 
@@ -269,7 +281,9 @@ final class APIEvolutionTests: XCTestCase {
     /// Runs `swiftc` in Swift 6 mode with `arguments`.
     func swiftc(_ arguments: [String]) throws -> (code: Int32, transcript: String) {
         let compiler = try ChildProcess(
-            URL(fileURLWithPath: "/usr/bin/env"), ["swiftc", "-swift-version", "6"] + arguments)
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["swiftc", "-swift-version", "6"] + arguments
+        )
         let code = try compiler.waitForExit(within: .seconds(600)).code
         return (code, compiler.transcript)
     }
@@ -300,7 +314,8 @@ final class APIEvolutionTests: XCTestCase {
     func abiHistory() throws -> ABIHistory {
         let path = "Sources/AioRunPluginAPI/ABI.swift"
         let current = try Self.abiNumber(
-            in: String(contentsOf: Products.repositoryRoot.appendingPathComponent(path), encoding: .utf8))
+            in: String(contentsOf: Products.repositoryRoot.appendingPathComponent(path), encoding: .utf8)
+        )
         let log = try git(["log", "--format=%H", "--", path])
         guard let log, !log.isEmpty else { throw XCTSkip("no git history for \(path)") }
         var first: String?
@@ -313,7 +328,10 @@ final class APIEvolutionTests: XCTestCase {
         let parent = try git(["rev-parse", "--verify", "--quiet", "\(first)^"])?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         return ABIHistory(
-            currentABI: current, firstOfCurrentABI: first, lastOfPreviousABI: parent.flatMap { $0.isEmpty ? nil : $0 })
+            currentABI: current,
+            firstOfCurrentABI: first,
+            lastOfPreviousABI: parent.flatMap { $0.isEmpty ? nil : $0 }
+        )
     }
 
     /// The number in `AIORUN_PLUGIN_ABI: UInt32 { n }`.
@@ -332,7 +350,10 @@ final class APIEvolutionTests: XCTestCase {
     /// Runs git in the repository; nil when it fails.
     func git(_ arguments: [String]) throws -> String? {
         let process = try ChildProcess(
-            URL(fileURLWithPath: "/usr/bin/env"), ["git"] + arguments, directory: Products.repositoryRoot)
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["git"] + arguments,
+            directory: Products.repositoryRoot
+        )
         guard try process.waitForExit(within: .seconds(60)).code == 0 else { return nil }
         return process.transcript
     }

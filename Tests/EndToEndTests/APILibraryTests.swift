@@ -5,7 +5,10 @@ import XCTest
 /// the toolchain's own shared libraries and carry no swift-log, NIO or Atomics code (README, "Why the API is its own package").
 final class APILibraryTests: XCTestCase {
     func readelf(_ arguments: [String]) throws -> String {
-        let tool = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["readelf"] + arguments + [Products.plugin("AioRunPluginAPI")])
+        let tool = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["readelf"] + arguments + [Products.plugin("AioRunPluginAPI")]
+        )
         try tool.expectExit(0, within: .seconds(60))
         return tool.transcript
     }
@@ -17,8 +20,11 @@ final class APILibraryTests: XCTestCase {
         }
         XCTAssertFalse(needed.isEmpty, dynamic)
         for library in needed {
-            XCTAssertTrue(library.hasPrefix("libswift") || library.hasPrefix("libc.so") || library.hasPrefix("libm.so")
-                || library.hasPrefix("libdispatch") || library.hasPrefix("libBlocksRuntime"), "unexpected dependency \(library)")
+            XCTAssertTrue(
+                library.hasPrefix("libswift") || library.hasPrefix("libc.so") || library.hasPrefix("libm.so")
+                    || library.hasPrefix("libdispatch") || library.hasPrefix("libBlocksRuntime"),
+                "unexpected dependency \(library)"
+            )
         }
         let symbols = try readelf(["--dyn-syms", "-W"])
         for module in ["7Logging", "8NIOCore", "7Atomics", "14TOMLKit"] {

@@ -19,21 +19,36 @@ final class BoundsEndToEndTests: XCTestCase {
 
     /// A C plugin whose library constructor runs `body` (C statements).
     func constructorLibrary(_ name: String, _ body: String) throws -> String {
-        try Scratch.cLibrary(name, source: """
-            #include <stdlib.h>
-            #include <unistd.h>
-            __attribute__((constructor)) static void misbehave(void) { \(body) }
-            void *aiorun_plugin_entry(unsigned abi, unsigned *plugin) { return 0; }
-            """, in: scratch)
+        try Scratch.cLibrary(
+            name,
+            source: """
+                #include <stdlib.h>
+                #include <unistd.h>
+                __attribute__((constructor)) static void misbehave(void) { \(body) }
+                void *aiorun_plugin_entry(unsigned abi, unsigned *plugin) { return 0; }
+                """,
+            in: scratch
+        )
     }
 
     /// The one `aiorun-host: error:` line, checked to name `path` and `step`.
     @discardableResult
-    func assertOneError(_ host: ChildProcess, naming path: String, step: String, file: StaticString = #filePath, line: UInt = #line) -> String {
+    func assertOneError(
+        _ host: ChildProcess,
+        naming path: String,
+        step: String,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) -> String {
         let errors = host.lines(containing: "aiorun-host: error:")
         XCTAssertEqual(errors.count, 1, host.transcript, file: file, line: line)
         let message = errors.first ?? ""
-        XCTAssertTrue(message.contains("plugin \(path): \(step): "), "\(path) / \(step) missing: \(message)", file: file, line: line)
+        XCTAssertTrue(
+            message.contains("plugin \(path): \(step): "),
+            "\(path) / \(step) missing: \(message)",
+            file: file,
+            line: line
+        )
         return message
     }
 
@@ -42,7 +57,8 @@ final class BoundsEndToEndTests: XCTestCase {
     /// Before: the first SIGTERM during a hung initializer did nothing at all (no line, no limit).
     func testFirstSignalDuringHungInitializerSaysWhatItWaitsForThenTheLimitExits65() throws {
         let host = try ChildProcess.host([
-            "--load-timeout", "4", Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.init-delay-ms=600000",
+            "--load-timeout", "4", Products.plugin("hello"), Products.plugin("faulty"), "--set",
+            "faulty.init-delay-ms=600000",
         ])
         try host.waitForLine(containing: "faulty initializing", within: .seconds(30))
         let signalled = ContinuousClock.now
@@ -74,7 +90,9 @@ final class BoundsEndToEndTests: XCTestCase {
 
     /// No signal at all: the limit alone ends a hung load with 65, at the limit.
     func testHungLoadWithoutSignalExits65AtTheLimit() throws {
-        let host = try ChildProcess.host(["--load-timeout", "2", Products.plugin("faulty"), "--set", "faulty.init-delay-ms=600000"])
+        let host = try ChildProcess.host([
+            "--load-timeout", "2", Products.plugin("faulty"), "--set", "faulty.init-delay-ms=600000",
+        ])
         let initializing = try host.waitForLine(containing: "faulty initializing", within: .seconds(30))
         let exit = try host.expectExit(65, within: .seconds(20))
         XCTAssertLessThan(exit.at - initializing.at, .seconds(6), "the 2 s limit, not the 600 s initializer")
@@ -119,7 +137,10 @@ final class BoundsEndToEndTests: XCTestCase {
             let exit = try host.waitForExit(within: .seconds(30))
             XCTAssertEqual(exit.code, expected, host.transcript)
             let line = try XCTUnwrap(host.lines(containing: "called exit(\(requested))").first, host.transcript)
-            XCTAssertTrue(line.contains("critical") && line.contains("plugin faulty") && line.contains("teardown is skipped"), line)
+            XCTAssertTrue(
+                line.contains("critical") && line.contains("plugin faulty") && line.contains("teardown is skipped"),
+                line
+            )
         }
     }
 
@@ -159,7 +180,10 @@ final class BoundsEndToEndTests: XCTestCase {
         host.send(SIGTERM)
         let exit = try host.waitForExit(within: .seconds(30))
         XCTAssertEqual(exit.code, 70, String(host.transcript.prefix(4000)))
-        let expiry = try XCTUnwrap(host.lines(containing: "time limit of 1.000s expired").first, String(host.transcript.prefix(4000)))
+        let expiry = try XCTUnwrap(
+            host.lines(containing: "time limit of 1.000s expired").first,
+            String(host.transcript.prefix(4000))
+        )
         XCTAssertLessThan(expiry.utf8.count, 2048, expiry)
         XCTAssertTrue(expiry.contains("65536 items (65536 tasks)"), expiry)
         for label in 0..<4 {
@@ -201,7 +225,11 @@ final class BoundsEndToEndTests: XCTestCase {
         XCTAssertEqual(exit.code, 70, String(host.transcript.prefix(4000)))
         let warnings = host.lines(containing: "started after the plugin stopped")
         XCTAssertFalse(warnings.isEmpty, String(host.transcript.prefix(4000)))
-        XCTAssertLessThan(warnings.count, 40, "\(warnings.count) warnings:\n\(warnings.prefix(5).joined(separator: "\n"))")
+        XCTAssertLessThan(
+            warnings.count,
+            40,
+            "\(warnings.count) warnings:\n\(warnings.prefix(5).joined(separator: "\n"))"
+        )
         XCTAssertTrue(warnings.last?.contains("starts after the stop so far") ?? false, warnings.last ?? "")
     }
 }

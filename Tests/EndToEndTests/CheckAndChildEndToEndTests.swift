@@ -14,13 +14,17 @@ final class CheckAndChildEndToEndTests: XCTestCase {
 
     /// A C library whose constructor runs `body` (and with no usable entry: it is refused later).
     func constructorLibrary(_ name: String, _ body: String) throws -> String {
-        try Scratch.cLibrary(name, source: """
-            #include <stdio.h>
-            #include <stdlib.h>
-            #include <unistd.h>
-            __attribute__((constructor)) static void misbehave(void) { \(body) }
-            void *aiorun_plugin_entry(unsigned abi, unsigned *plugin) { return 0; }
-            """, in: scratch)
+        try Scratch.cLibrary(
+            name,
+            source: """
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <unistd.h>
+                __attribute__((constructor)) static void misbehave(void) { \(body) }
+                void *aiorun_plugin_entry(unsigned abi, unsigned *plugin) { return 0; }
+                """,
+            in: scratch
+        )
     }
 
     /// systemd's `TimeoutStartSec` sends SIGTERM to a slow `ExecStartPre=aiorun-host --check`.
@@ -83,8 +87,10 @@ final class CheckAndChildEndToEndTests: XCTestCase {
         XCTAssertTrue(host.lines(containing: "called exit(").isEmpty, host.transcript)
         let errors = host.lines(containing: "aiorun-host: error:")
         XCTAssertEqual(errors.count, 1, host.transcript)
-        XCTAssertTrue(errors.first?.contains("no aiorun_plugin_entry") == true || errors.first?.contains("handshake") == true,
-            host.transcript)
+        XCTAssertTrue(
+            errors.first?.contains("no aiorun_plugin_entry") == true || errors.first?.contains("handshake") == true,
+            host.transcript
+        )
     }
 
     /// A second signal while the pre-flight child hangs in a constructor: the host exits 143 at
@@ -111,7 +117,8 @@ final class CheckAndChildEndToEndTests: XCTestCase {
         let log = scratch.appendingPathComponent("constructors.log").path
         let library = try constructorLibrary(
             "libslowctor.so",
-            "FILE *f = fopen(\"\(log)\", \"a\"); if (f) { fprintf(f, \"%d\\n\", getpid()); fclose(f); } sleep(2);")
+            "FILE *f = fopen(\"\(log)\", \"a\"); if (f) { fprintf(f, \"%d\\n\", getpid()); fclose(f); } sleep(2);"
+        )
         let host = try ChildProcess.host(["--preflight", Products.plugin("hello"), library])
         let hostPID = host.process.processIdentifier
         let deadline = ContinuousClock.now + .seconds(30)

@@ -27,13 +27,17 @@ final class ConfigFileFuzzTests: XCTestCase {
             "open bracket, newline": ":1:", "double bracket, newline": ":1:", "bracket, comment": ":1:",
             "double bracket, comment": ":1:", "bracket after a key": ":2:", "header with 0xFF": ":1:",
             "array header with 0xFE": ":1:", "NUL after a key": ":2:", "NUL in a header": ":1:",
-            "CR line ends": ":2:", "bracket, tab, newline": ":1:", "very deep dotted key": ":2:", "very deep dotted header": ":1:",
+            "CR line ends": ":2:", "bracket, tab, newline": ":1:", "very deep dotted key": ":2:",
+            "very deep dotted header": ":1:",
         ]
         for (index, input) in ConfigFuzzInputs.knownCrashers.enumerated() {
             let outcome = try check(input.bytes, name: "crasher\(index)", label: input.name)
             if let line = expectedLines[input.name] {
                 XCTAssertEqual(outcome.code, 64, "\(input.name): \(outcome.output)")
-                XCTAssertTrue(outcome.errorLine?.contains("\(outcome.path)\(line)") == true, "\(input.name): expected \(line) in \(outcome.output)")
+                XCTAssertTrue(
+                    outcome.errorLine?.contains("\(outcome.path)\(line)") == true,
+                    "\(input.name): expected \(line) in \(outcome.output)"
+                )
             }
         }
     }
@@ -42,9 +46,14 @@ final class ConfigFileFuzzTests: XCTestCase {
     /// and of small valid files: every run ends with 0, or 64 and one line naming the file.
     func testFuzzedConfigFilesNeverCrashOrHang() throws {
         let example = try Data(contentsOf: Products.repositoryRoot.appendingPathComponent("examples/aiorun.toml"))
-        let bases = [Array(example)] + ConfigFuzzInputs.validBases(helloPath: Products.plugin("hello")).map { Array($0.utf8) }
+        let bases =
+            [Array(example)] + ConfigFuzzInputs.validBases(helloPath: Products.plugin("hello")).map { Array($0.utf8) }
         for (index, base) in bases.enumerated() {
-            XCTAssertEqual(try check(base, name: "base\(index)", label: "base \(index) unchanged").code, 0, "base \(index) must be valid")
+            XCTAssertEqual(
+                try check(base, name: "base\(index)", label: "base \(index) unchanged").code,
+                0,
+                "base \(index) must be valid"
+            )
         }
         let inputs = ConfigFuzzInputs.generate(count: 640, seed: Self.seed, bases: bases)
         var codes: [Int32: Int] = [:]
@@ -59,7 +68,9 @@ final class ConfigFileFuzzTests: XCTestCase {
                 reasons[words, default: 0] += 1
             }
         }
-        print("config fuzz: \(inputs.count) inputs in \(ContinuousClock.now - started), exit codes \(codes.sorted { $0.key < $1.key })")
+        print(
+            "config fuzz: \(inputs.count) inputs in \(ContinuousClock.now - started), exit codes \(codes.sorted { $0.key < $1.key })"
+        )
         for (reason, count) in reasons.sorted(by: { $0.value > $1.value }).prefix(12) { print("  \(count)× \(reason)") }
         let contained = reasons.filter { $0.key.hasPrefix("the TOML reader crashed") }.values.reduce(0, +)
         print("  crashes of the TOML reader contained in its child: \(contained)")
@@ -69,7 +80,13 @@ final class ConfigFileFuzzTests: XCTestCase {
     /// line naming the file, or 65 with one line naming a plugin the file loads (a mutation can
     /// give a plugin config that its initializer rejects); never a signal, never a hang.
     @discardableResult
-    private func check(_ bytes: [UInt8], name: String, label: String, file: StaticString = #filePath, line: UInt = #line)
+    private func check(
+        _ bytes: [UInt8],
+        name: String,
+        label: String,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    )
         throws -> (code: Int32, output: String, path: String, errorLine: String?)
     {
         let url = scratch.appendingPathComponent("\(name).toml")
@@ -87,7 +104,14 @@ final class ConfigFileFuzzTests: XCTestCase {
         case 65:
             let rejected = host.lines(containing: "aiorun-host: error: plugin ")
             XCTAssertEqual(rejected.count, 1, described, file: file, line: line)
-            XCTAssertTrue(rejected.first.map { $0.contains(": create: ") || $0.contains(": name: ") || $0.contains(": check file: ") } == true, described, file: file, line: line)
+            XCTAssertTrue(
+                rejected.first.map {
+                    $0.contains(": create: ") || $0.contains(": name: ") || $0.contains(": check file: ")
+                } == true,
+                described,
+                file: file,
+                line: line
+            )
         default:
             XCTFail("exit \(code) (0 or 64 expected, a signal is 128+N); \(described)", file: file, line: line)
         }
@@ -102,9 +126,9 @@ final class ConfigFileFuzzTests: XCTestCase {
     func testControlCharactersInMessagesAreEscaped() throws {
         let url = scratch.appendingPathComponent("control.toml")
         try #"""
-            log-level = "info"
-            "a\nb\u001b[31mred\u202e" = 1
-            """#.write(to: url, atomically: true, encoding: .utf8)
+        log-level = "info"
+        "a\nb\u001b[31mred\u202e" = 1
+        """#.write(to: url, atomically: true, encoding: .utf8)
         let host = try ChildProcess.host(["--check", "--config", url.path, Products.plugin("hello")])
         try host.expectExit(64, within: .seconds(30))
         let naming = host.lines(containing: url.path)
@@ -119,7 +143,8 @@ final class ConfigFileFuzzTests: XCTestCase {
     /// (it was read twice: "no plugin given", or options silently dropped).
     func testConfigFromStandardInputIsReadOnce() throws {
         // Far more than a pipe holds at once (64 KiB), so the host must read it to the end.
-        var text = "log-format = \"json\"\n[[plugin]]\nload = \"\(Products.plugin("hello"))\"\nalias = \"from-stdin\"\n[plugin.config]\n"
+        var text =
+            "log-format = \"json\"\n[[plugin]]\nload = \"\(Products.plugin("hello"))\"\nalias = \"from-stdin\"\n[plugin.config]\n"
         for index in 0..<20_000 { text += "key-\(index) = \(index)\n" }
         let result = try runHost(["--check", "--config", "/dev/stdin"], stdin: Data(text.utf8))
         XCTAssertEqual(result.code, 0, result.output)
@@ -132,23 +157,37 @@ final class ConfigFileFuzzTests: XCTestCase {
     /// A process substitution (`<(…)`, a pipe the shell names /dev/fd/N) works the same way.
     func testConfigFromProcessSubstitutionIsReadOnce() throws {
         let script = "exec \"$0\" --check --config <(printf '[[plugin]]\\nload = \"%s\"\\n' \"$1\")"
-        let result = try runHost(["-c", script, Products.host.path, Products.plugin("hello")], executable: URL(fileURLWithPath: "/bin/bash"))
+        let result = try runHost(
+            ["-c", script, Products.host.path, Products.plugin("hello")],
+            executable: URL(fileURLWithPath: "/bin/bash")
+        )
         XCTAssertEqual(result.code, 0, result.output)
         XCTAssertTrue(result.output.contains("ok hello path="), result.output)
     }
 
     /// A usage error on standard input of another kind (not TOML at all) names /dev/stdin.
     func testBadConfigOnStandardInputNamesIt() throws {
-        let result = try runHost(["--check", "--config", "/dev/stdin", Products.plugin("hello")], stdin: Data("[\n".utf8))
+        let result = try runHost(
+            ["--check", "--config", "/dev/stdin", Products.plugin("hello")],
+            stdin: Data("[\n".utf8)
+        )
         XCTAssertEqual(result.code, 64, result.output)
-        XCTAssertEqual(result.output.split(separator: "\n").filter { $0.contains("--config /dev/stdin:1:") }.count, 1, result.output)
+        XCTAssertEqual(
+            result.output.split(separator: "\n").filter { $0.contains("--config /dev/stdin:1:") }.count,
+            1,
+            result.output
+        )
     }
 
     /// The TOML reader (and with it Foundation) runs only in its child process: a host started
     /// with a config file maps neither.
     func testTOMLReaderIsNeverMappedInTheHost() throws {
         let url = scratch.appendingPathComponent("aiorun.toml")
-        try "log-level = \"info\"\n[[plugin]]\nload = \"\(Products.plugin("hello"))\"\n".write(to: url, atomically: true, encoding: .utf8)
+        try "log-level = \"info\"\n[[plugin]]\nload = \"\(Products.plugin("hello"))\"\n".write(
+            to: url,
+            atomically: true,
+            encoding: .utf8
+        )
         let host = try ChildProcess.host(["--config", url.path])
         try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(30))
         // Read to the end: procfs files report a size of 0.
@@ -189,12 +228,24 @@ final class ConfigFileFuzzTests: XCTestCase {
         let fileCases: [(String, String)] = [
             ("preflight = \"yes\"\n", ":1: key \"preflight\" must be true or false"),
             ("load-timeout = 0\n", ":1: key \"load-timeout\" must be a number of seconds above 0, up to one year"),
-            ("\nload-timeout = 31536001\n", ":2: key \"load-timeout\" must be a number of seconds above 0, up to one year"),
+            (
+                "\nload-timeout = 31536001\n",
+                ":2: key \"load-timeout\" must be a number of seconds above 0, up to one year"
+            ),
             ("executor-workers = 1025\n", ":1: key \"executor-workers\" must be an integer from 1 to 1024"),
-            ("task-shutdown-timeout = -1\n", ":1: key \"task-shutdown-timeout\" must be a number of seconds from 0 to one year"),
-            ("log-level = \"loud\"\n", ":1: key \"log-level\" must be one of trace, debug, info, notice, warning, error, critical"),
+            (
+                "task-shutdown-timeout = -1\n",
+                ":1: key \"task-shutdown-timeout\" must be a number of seconds from 0 to one year"
+            ),
+            (
+                "log-level = \"loud\"\n",
+                ":1: key \"log-level\" must be one of trace, debug, info, notice, warning, error, critical"
+            ),
             ("log-format = \"xml\"\n", ":1: key \"log-format\" must be text or json"),
-            ("[[plugin]]\nload = \"hello\"\nexecutor-workers = 0\n", ":3: key \"executor-workers\" must be an integer from 1 to 1024"),
+            (
+                "[[plugin]]\nload = \"hello\"\nexecutor-workers = 0\n",
+                ":3: key \"executor-workers\" must be an integer from 1 to 1024"
+            ),
             // CRLF line ends count as lines too.
             ("log-level = \"info\"\r\n\r\nverbose = true\r\n", ":3: unknown key \"verbose\""),
         ]
@@ -203,23 +254,41 @@ final class ConfigFileFuzzTests: XCTestCase {
             try text.write(to: url, atomically: true, encoding: .utf8)
             let host = try ChildProcess.host(["--check", "--config", url.path, hello])
             XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 64, "case \(index): \(host.transcript)")
-            XCTAssertEqual(host.lines(containing: "\(url.path)\(expected)").count, 1, "case \(index): expected \(expected) in\n\(host.transcript)")
+            XCTAssertEqual(
+                host.lines(containing: "\(url.path)\(expected)").count,
+                1,
+                "case \(index): expected \(expected) in\n\(host.transcript)"
+            )
         }
         let commandLineCases: [([String], String)] = [
             (["--load-timeout", "0"], "--load-timeout 0.0: expected a number of seconds above 0, up to one year"),
             (["--executor-workers", "1025"], "--executor-workers 1025: expected an integer from 1 to 1024"),
-            (["--task-shutdown-timeout=-1"], "--task-shutdown-timeout -1.0: expected a number of seconds from 0 to one year"),
-            (["--log-level", "loud"], "--log-level loud: expected one of trace, debug, info, notice, warning, error, critical"),
+            (
+                ["--task-shutdown-timeout=-1"],
+                "--task-shutdown-timeout -1.0: expected a number of seconds from 0 to one year"
+            ),
+            (
+                ["--log-level", "loud"],
+                "--log-level loud: expected one of trace, debug, info, notice, warning, error, critical"
+            ),
             (["--log-format", "xml"], "--log-format xml: expected text or json"),
         ]
         for (arguments, expected) in commandLineCases {
             let host = try ChildProcess.host(["--check"] + arguments + [hello])
             XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 64, "\(arguments): \(host.transcript)")
-            XCTAssertEqual(host.lines(containing: expected).count, 1, "\(arguments): expected \(expected) in\n\(host.transcript)")
+            XCTAssertEqual(
+                host.lines(containing: expected).count,
+                1,
+                "\(arguments): expected \(expected) in\n\(host.transcript)"
+            )
         }
         // Good values in the file are taken; the command line overrides the file.
         let good = scratch.appendingPathComponent("good.toml")
-        try "preflight = true\nload-timeout = 0.5\nlog-format = \"json\"\n".write(to: good, atomically: true, encoding: .utf8)
+        try "preflight = true\nload-timeout = 0.5\nlog-format = \"json\"\n".write(
+            to: good,
+            atomically: true,
+            encoding: .utf8
+        )
         let host = try ChildProcess.host(["--check", "--config", good.path, "--log-format", "text", hello])
         try host.expectExit(0, within: .seconds(30))
         XCTAssertEqual(host.lines(containing: "info [host] loaded plugin hello").count, 1, host.transcript)
@@ -235,11 +304,16 @@ final class ConfigFileFuzzTests: XCTestCase {
         // this test process ignores it.
         let result = try runHost(
             ["--default-signal=PIPE", Products.host.path, "--check", "--config", missing, Products.plugin("hello")],
-            executable: URL(fileURLWithPath: "/usr/bin/env"), closedOutput: true)
+            executable: URL(fileURLWithPath: "/usr/bin/env"),
+            closedOutput: true
+        )
         XCTAssertEqual(result.code, 64)
         // `aiorun-host --help | head -1` with the reader gone before the help is written.
         let help = try runHost(
-            ["--default-signal=PIPE", Products.host.path, "--help"], executable: URL(fileURLWithPath: "/usr/bin/env"), closedOutput: true)
+            ["--default-signal=PIPE", Products.host.path, "--help"],
+            executable: URL(fileURLWithPath: "/usr/bin/env"),
+            closedOutput: true
+        )
         XCTAssertEqual(help.code, 0)
     }
 
@@ -250,8 +324,13 @@ final class ConfigFileFuzzTests: XCTestCase {
     /// gone); returns the exit code (128+N for a signal) and the output. Bounded: on timeout the
     /// child is killed and the test fails.
     private func runHost(
-        _ arguments: [String], stdin input: Data? = nil, executable: URL = Products.host, closedOutput: Bool = false,
-        within timeout: Duration = .seconds(30), file: StaticString = #filePath, line: UInt = #line
+        _ arguments: [String],
+        stdin input: Data? = nil,
+        executable: URL = Products.host,
+        closedOutput: Bool = false,
+        within timeout: Duration = .seconds(30),
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> (code: Int32, output: String) {
         let process = Process()
         process.executableURL = executable

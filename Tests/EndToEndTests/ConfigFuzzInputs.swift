@@ -53,12 +53,30 @@ enum ConfigFuzzInputs {
             ("nan", Array("task-shutdown-timeout = nan\n".utf8)),
             ("date", Array("task-shutdown-timeout = 1979-05-27T07:32:00Z\n".utf8)),
             ("deep arrays", Array(("x = " + String(repeating: "[", count: 100_000)).utf8)),
-            ("deep closed arrays", Array(("x = " + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000) + "\n").utf8)),
-            ("deep inline tables", Array(("x = " + String(repeating: "{a=", count: 20_000) + "1" + String(repeating: "}", count: 20_000) + "\n").utf8)),
+            (
+                "deep closed arrays",
+                Array(("x = " + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000) + "\n").utf8)
+            ),
+            (
+                "deep inline tables",
+                Array(
+                    ("x = " + String(repeating: "{a=", count: 20_000) + "1" + String(repeating: "}", count: 20_000)
+                        + "\n").utf8
+                )
+            ),
             ("deep dotted key", Array((Array(repeating: "a", count: 20_000).joined(separator: ".") + " = 1\n").utf8)),
-            ("deep dotted header", Array(("[" + Array(repeating: "a", count: 20_000).joined(separator: ".") + "]\n").utf8)),
-            ("very deep dotted key", Array(("y = 1\n" + Array(repeating: "a", count: 500_000).joined(separator: ".") + " = 1\n").utf8)),
-            ("very deep dotted header", Array(("[" + Array(repeating: "a", count: 500_000).joined(separator: ".") + "]\n").utf8)),
+            (
+                "deep dotted header",
+                Array(("[" + Array(repeating: "a", count: 20_000).joined(separator: ".") + "]\n").utf8)
+            ),
+            (
+                "very deep dotted key",
+                Array(("y = 1\n" + Array(repeating: "a", count: 500_000).joined(separator: ".") + " = 1\n").utf8)
+            ),
+            (
+                "very deep dotted header",
+                Array(("[" + Array(repeating: "a", count: 500_000).joined(separator: ".") + "]\n").utf8)
+            ),
             ("long string", Array(("x = \"" + String(repeating: "a", count: 1 << 20) + "\"\n").utf8)),
             ("many headers", Array(String(repeating: "[[plugin]]\n", count: 3).utf8)),
             ("empty", []),
@@ -97,12 +115,13 @@ enum ConfigFuzzInputs {
     }
 
     /// Tokens that insertions draw from, so that mutations reach the parser's structure.
-    static let tokens: [[UInt8]] = [
-        "[", "]", "[[", "]]", "{", "}", "=", "\"", "'", "\"\"\"", ".", ",", "#", "\n", " ", "\t", "\\", "\\u",
-        "plugin", "load", "config", "0x", "1e", "-", "+", "inf", "true", "1979-05-27",
-        // Line starts and characters that reach the table-header code, where the reader aborted.
-        "\n[", "\n[[", "\n[ ", "\r", "é", "\u{7F}",
-    ].map { Array($0.utf8) } + [[0], [0xFF], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98, 0x80]]
+    static let tokens: [[UInt8]] =
+        [
+            "[", "]", "[[", "]]", "{", "}", "=", "\"", "'", "\"\"\"", ".", ",", "#", "\n", " ", "\t", "\\", "\\u",
+            "plugin", "load", "config", "0x", "1e", "-", "+", "inf", "true", "1979-05-27",
+            // Line starts and characters that reach the table-header code, where the reader aborted.
+            "\n[", "\n[[", "\n[ ", "\r", "é", "\u{7F}",
+        ].map { Array($0.utf8) } + [[0], [0xFF], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98, 0x80]]
 
     /// `count` inputs from `seed`: random bytes, random TOML-ish tokens, lines that open table
     /// headers, and mutations of `bases`.
@@ -113,7 +132,9 @@ enum ConfigFuzzInputs {
             switch index % 6 {
             case 0:
                 let length = Int.random(in: 0...256, using: &random)
-                inputs.append(("random bytes #\(index)", (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }))
+                inputs.append(
+                    ("random bytes #\(index)", (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) })
+                )
             case 1:
                 var bytes: [UInt8] = []
                 for _ in 0..<Int.random(in: 1...40, using: &random) {
@@ -125,7 +146,9 @@ enum ConfigFuzzInputs {
                 var bytes: [UInt8] = []
                 for _ in 0..<Int.random(in: 1...6, using: &random) {
                     bytes += Bool.random(using: &random) ? Array("[".utf8) : Array("[[".utf8)
-                    for _ in 0..<Int.random(in: 0...4, using: &random) { bytes += tokens.randomElement(using: &random) ?? [] }
+                    for _ in 0..<Int.random(in: 0...4, using: &random) {
+                        bytes += tokens.randomElement(using: &random) ?? []
+                    }
                     bytes += Array("\n".utf8)
                 }
                 inputs.append(("header lines #\(index)", bytes))

@@ -21,7 +21,10 @@ final class ExamplesEndToEndTests: XCTestCase {
     /// .so loads and runs in the host built from the root package.
     func testOutOfTreePluginBuildsAndRunsInHost() throws {
         let package = Products.repositoryRoot.appendingPathComponent("examples/OutOfTreePlugin")
-        let build = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["swift", "build", "--package-path", package.path])
+        let build = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["swift", "build", "--package-path", package.path]
+        )
         let built = try build.waitForExit(within: .seconds(1200))
         XCTAssertEqual(built.code, 0, build.transcript)
         let library = package.appendingPathComponent(".build/debug/libgreeter.so").path

@@ -7,12 +7,17 @@ final class FaultEndToEndTests: XCTestCase {
     func testExecutorJobErrorReachesItsTaskAndIsLogged() throws {
         let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=job-throws"])
         let line = try host.waitForLine(containing: "boom in an executor job", within: .seconds(30))
-        XCTAssertTrue(line.text.contains("[faulty]") && line.text.contains("task \"awaits failing job\" failed"), line.text)
+        XCTAssertTrue(
+            line.text.contains("[faulty]") && line.text.contains("task \"awaits failing job\" failed"),
+            line.text
+        )
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
     }
 
     func testThrowingShutdownCallbackIsLoggedAndTeardownGoesOn() throws {
-        let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=callback-throws"])
+        let host = try ChildProcess.host([
+            Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=callback-throws",
+        ])
         try host.waitForLine(containing: "ready:", within: .seconds(30))
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         let line = try XCTUnwrap(host.lines(containing: "boom in onShutdown").first, host.transcript)
@@ -53,7 +58,10 @@ final class FaultEndToEndTests: XCTestCase {
         usleep(200_000)
         let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(20))
         XCTAssertLessThan(exit.afterSignal, .seconds(8), "two 1 s limits, not the 60 s sleeps")
-        let faulty = try XCTUnwrap(host.lines(containing: "[faulty] time limit of 1.000s expired").first, host.transcript)
+        let faulty = try XCTUnwrap(
+            host.lines(containing: "[faulty] time limit of 1.000s expired").first,
+            host.transcript
+        )
         XCTAssertTrue(faulty.contains("task \"blocker 0\""), faulty)
         XCTAssertNotNil(host.index(of: "stopped plugin hello"), host.transcript)
     }

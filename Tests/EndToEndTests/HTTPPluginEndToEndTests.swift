@@ -12,7 +12,9 @@ final class HTTPPluginEndToEndTests: XCTestCase {
     func testAliasesAnswerWithTheirNamesAndLogRequests() throws {
         let library = try HTTPPluginLibrary.path()
         let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host(["a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)"])
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
         try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(30))
         try waitUntilServing(port: portA, host: host)
         try waitUntilServing(port: portB, host: host)
@@ -33,10 +35,12 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         XCTAssertTrue(logB.text.contains("port=\(portB)"), logB.text)
         XCTAssertTrue(
             host.lines(containing: "[a] Request").allSatisfy { $0.contains("port=\(portA)") },
-            "a request of b was attributed to a:\n\(host.transcript)")
+            "a request of b was attributed to a:\n\(host.transcript)"
+        )
         XCTAssertTrue(
             host.lines(containing: "[b] Request").allSatisfy { $0.contains("port=\(portB)") },
-            "a request of a was attributed to b:\n\(host.transcript)")
+            "a request of a was attributed to b:\n\(host.transcript)"
+        )
 
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
         XCTAssertNotNil(host.index(of: "stopped plugin b"), host.transcript)
@@ -49,7 +53,9 @@ final class HTTPPluginEndToEndTests: XCTestCase {
     func testSlowRequestInFlightAtSIGTERMCompletesAndPortsClose() throws {
         let library = try HTTPPluginLibrary.path()
         let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host(["a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)"])
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
         try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(30))
         try waitUntilServing(port: portA, host: host)
         try waitUntilServing(port: portB, host: host)
@@ -64,11 +70,21 @@ final class HTTPPluginEndToEndTests: XCTestCase {
 
         // b drains first: its listener closes at once, while its slow request is still running.
         let refusedB = try waitUntilRefused(port: portB, within: .seconds(10), host: host)
-        XCTAssertNil(slowB.finished, "b's slow request ended before b refused new connections: \(String(describing: slowB.finished))")
+        XCTAssertNil(
+            slowB.finished,
+            "b's slow request ended before b refused new connections: \(String(describing: slowB.finished))"
+        )
         // a is untouched until b has stopped: it still answers.
         let duringDrain = HTTPClient.get(port: portA, path: "/")
-        XCTAssertEqual(duringDrain.status, 200, "a stopped serving during b's drain: \(duringDrain)\n\(host.transcript)")
-        XCTAssertNil(slowB.finished, "b's slow request ended before the check of a: \(String(describing: slowB.finished))")
+        XCTAssertEqual(
+            duringDrain.status,
+            200,
+            "a stopped serving during b's drain: \(duringDrain)\n\(host.transcript)"
+        )
+        XCTAssertNil(
+            slowB.finished,
+            "b's slow request ended before the check of a: \(String(describing: slowB.finished))"
+        )
 
         let resultB = try slowB.wait(within: .seconds(20))
         let resultA = try slowA.wait(within: .seconds(20))
@@ -79,8 +95,10 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(resultB.at, refusedB, "b refused only after its slow request ended")
 
         let exit = try host.expectExit(0, within: .seconds(30))
-        print("HTTPPlugin drain: b refused new connections \(refusedB - signalled) after SIGTERM; slow request done "
-            + "\(resultB.at - signalled) after SIGTERM; host exited \(exit.at - signalled) after SIGTERM")
+        print(
+            "HTTPPlugin drain: b refused new connections \(refusedB - signalled) after SIGTERM; slow request done "
+                + "\(resultB.at - signalled) after SIGTERM; host exited \(exit.at - signalled) after SIGTERM"
+        )
         for port in [portA, portB] {
             let after = HTTPClient.get(port: port, path: "/")
             XCTAssertTrue(after.refused, "port \(port) still open after exit: \(after)")
@@ -134,7 +152,9 @@ final class HTTPPluginEndToEndTests: XCTestCase {
     func testUnderLoadNothingAcceptedIsLost() throws {
         let library = try HTTPPluginLibrary.path()
         let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host(["a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)"])
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
         try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(30))
         try waitUntilServing(port: portA, host: host)
         try waitUntilServing(port: portB, host: host)
@@ -142,8 +162,12 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         let signal = SignalTime()
         let clients = 8
         let load = LoadGenerator(
-            ports: (0..<clients).map { $0 % 2 == 0 ? portA : portB }, path: "/slow?ms=20",
-            maxRequestsPerClient: 5000, until: .now + .seconds(90), signal: signal)
+            ports: (0..<clients).map { $0 % 2 == 0 ? portA : portB },
+            path: "/slow?ms=20",
+            maxRequestsPerClient: 5000,
+            until: .now + .seconds(90),
+            signal: signal
+        )
         // Let the load get going, then run for 2 s more before the signal.
         let warm = ContinuousClock.now + .seconds(30)
         while load.completedOK < 40 && ContinuousClock.now < warm { usleep(10_000) }
@@ -167,28 +191,45 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         let afterAccepted = after.filter { accepted.contains($0.id) }
         let afterOK = after.filter { $0.response.isComplete200 }
         let afterRefused = after.filter { $0.response.refused }
-        print("HTTPPlugin load through SIGTERM (\(records.count) requests by \(clients) clients, /slow?ms=20 on 2 aliases):")
-        print("  sent before SIGTERM: \(before.count); read by the server: \(beforeAccepted.count), of them complete 200: "
-            + "\(beforeAcceptedOK.count), in flight at SIGTERM: \(inFlightAtSignal.count); "
-            + "never read by the server (reset at its quiesce): \(beforeUnread.count)")
-        print("  sent after SIGTERM: \(after.count); read by the server: \(afterAccepted.count), complete 200: "
-            + "\(afterOK.count), refused: \(afterRefused.count)")
+        print(
+            "HTTPPlugin load through SIGTERM (\(records.count) requests by \(clients) clients, /slow?ms=20 on 2 aliases):"
+        )
+        print(
+            "  sent before SIGTERM: \(before.count); read by the server: \(beforeAccepted.count), of them complete 200: "
+                + "\(beforeAcceptedOK.count), in flight at SIGTERM: \(inFlightAtSignal.count); "
+                + "never read by the server (reset at its quiesce): \(beforeUnread.count)"
+        )
+        print(
+            "  sent after SIGTERM: \(after.count); read by the server: \(afterAccepted.count), complete 200: "
+                + "\(afterOK.count), refused: \(afterRefused.count)"
+        )
         print("  host exited \(exit.afterSignal) after SIGTERM, exit code \(exit.code)")
         let lost = records.filter { accepted.contains($0.id) && !$0.response.isComplete200 }
         XCTAssertTrue(lost.isEmpty, "requests the server had read were lost: \(lost.prefix(5))\n\(host.transcript)")
-        XCTAssertGreaterThan(inFlightAtSignal.count, 0, "no accepted request was in flight at SIGTERM: the test proved nothing")
+        XCTAssertGreaterThan(
+            inFlightAtSignal.count,
+            0,
+            "no accepted request was in flight at SIGTERM: the test proved nothing"
+        )
         XCTAssertTrue(
             records.filter { $0.response.isComplete200 }.allSatisfy { accepted.contains($0.id) },
-            "a 200 without a request log line: the log check is broken")
+            "a 200 without a request log line: the log check is broken"
+        )
         XCTAssertTrue(
             beforeUnread.allSatisfy { !$0.response.isComplete200 && $0.response.status == nil },
-            "a request the server never logged got a response: \(beforeUnread.prefix(5))")
+            "a request the server never logged got a response: \(beforeUnread.prefix(5))"
+        )
     }
 
     // MARK: - Helpers
 
     /// Polls `GET /` until the server answers 200 (it binds after `run()` starts). Bounded.
-    private func waitUntilServing(port: Int, host: ChildProcess, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func waitUntilServing(
+        port: Int,
+        host: ChildProcess,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         let deadline = ContinuousClock.now + .seconds(30)
         var last = HTTPResponse(error: "not tried")
         while ContinuousClock.now < deadline {
@@ -202,14 +243,22 @@ final class HTTPPluginEndToEndTests: XCTestCase {
 
     /// Polls a fresh connection until it is refused; returns when. Bounded.
     private func waitUntilRefused(
-        port: Int, within timeout: Duration, host: ChildProcess, file: StaticString = #filePath, line: UInt = #line
+        port: Int,
+        within timeout: Duration,
+        host: ChildProcess,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> ContinuousClock.Instant {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if HTTPClient.connectRefused(port: port) { return .now }
             usleep(2_000)
         }
-        XCTFail("port \(port) still accepted connections \(timeout) after SIGTERM\n\(host.transcript)", file: file, line: line)
+        XCTFail(
+            "port \(port) still accepted connections \(timeout) after SIGTERM\n\(host.transcript)",
+            file: file,
+            line: line
+        )
         throw HostTestError.timeout
     }
 }
@@ -224,10 +273,14 @@ private enum HTTPPluginLibrary {
         do {
             // A fresh clone (CI) builds Hummingbird and NIO from scratch: minutes on 2 cores.
             let build = try ChildProcess(
-                URL(fileURLWithPath: "/usr/bin/env"), ["swift", "build", "--package-path", package.path])
+                URL(fileURLWithPath: "/usr/bin/env"),
+                ["swift", "build", "--package-path", package.path]
+            )
             let result = try build.waitForExit(within: .seconds(25 * 60))
             guard result.code == 0 else {
-                return .failure(.buildFailed("swift build of examples/HTTPPlugin exited \(result.code):\n\(build.transcript)"))
+                return .failure(
+                    .buildFailed("swift build of examples/HTTPPlugin exited \(result.code):\n\(build.transcript)")
+                )
             }
         } catch let error as HostTestError {
             return .failure(error)
@@ -280,7 +333,9 @@ private enum FreePorts {
             guard fd >= 0 else { throw HostTestError.buildFailed("socket: errno \(errno)") }
             var address = sockaddr_in.loopback(port: 0)
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             guard bound == 0 else {
                 close(fd)
@@ -298,9 +353,9 @@ private enum FreePorts {
     }
 }
 
-private extension sockaddr_in {
+extension sockaddr_in {
     /// 127.0.0.1:`port`.
-    static func loopback(port: Int) -> sockaddr_in {
+    fileprivate static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
@@ -333,7 +388,8 @@ private struct HTTPResponse: Sendable, CustomStringConvertible {
     var description: String {
         if refused { return "refused" }
         if let error { return "error(\(error))\(reset ? " reset" : "")" }
-        return "HTTP \(status.map(String.init) ?? "?") \(complete ? "complete" : "incomplete") body=\(body.debugDescription)"
+        return
+            "HTTP \(status.map(String.init) ?? "?") \(complete ? "complete" : "incomplete") body=\(body.debugDescription)"
     }
 }
 
@@ -346,7 +402,9 @@ private enum HTTPClient {
         setTimeouts(fd, .seconds(2))
         var address = sockaddr_in.loopback(port: port)
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         return result != 0 && errno == ECONNREFUSED
     }
@@ -361,7 +419,9 @@ private enum HTTPClient {
         setTimeouts(fd, .milliseconds(200))
         var address = sockaddr_in.loopback(port: port)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             let code = errno
@@ -405,7 +465,8 @@ private enum HTTPClient {
                 continue
             } else {
                 response.reset = errno == ECONNRESET
-                response.error = errno == EAGAIN || errno == EWOULDBLOCK ? "no response within \(timeout)" : "recv: errno \(errno)"
+                response.error =
+                    errno == EAGAIN || errno == EWOULDBLOCK ? "no response within \(timeout)" : "recv: errno \(errno)"
                 return response
             }
         }
@@ -457,7 +518,9 @@ private final class InFlightRequest: Sendable {
 
     /// Waits until the request ended. Fails the test on timeout.
     func wait(
-        within timeout: Duration, file: StaticString = #filePath, line: UInt = #line
+        within timeout: Duration,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> (response: HTTPResponse, at: ContinuousClock.Instant) {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -489,16 +552,22 @@ private final class LoadGenerator: Sendable {
 
     private let state = Mutex<(records: [Record], running: Int)>(([], 0))
 
-    init(ports: [Int], path: String, maxRequestsPerClient: Int, until deadline: ContinuousClock.Instant,
-        signal: SignalTime)
-    {
+    init(
+        ports: [Int],
+        path: String,
+        maxRequestsPerClient: Int,
+        until deadline: ContinuousClock.Instant,
+        signal: SignalTime
+    ) {
         state.withLock { $0.running = ports.count }
         for (client, port) in ports.enumerated() {
             Thread { [self] in
                 for number in 0..<maxRequestsPerClient where ContinuousClock.now < deadline {
                     let id = "\(client)-\(number)"
                     let response = HTTPClient.get(port: port, path: "\(path)&id=\(id)", timeout: .seconds(20))
-                    state.withLock { $0.records.append(Record(id: id, port: port, response: response, finishedAt: .now)) }
+                    state.withLock {
+                        $0.records.append(Record(id: id, port: port, response: response, finishedAt: .now))
+                    }
                     if !response.isComplete200 && signal.isSet { break }  // the server is going away
                     if !response.isComplete200 { usleep(10_000) }
                 }

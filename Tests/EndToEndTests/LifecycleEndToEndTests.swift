@@ -86,8 +86,14 @@ final class LifecycleEndToEndTests: XCTestCase {
         try host.waitForLine(containing: "oh noes!", within: .seconds(5))
         let exit = try host.stop(with: SIGINT, expecting: 130, within: .seconds(5))
         XCTAssertLessThan(exit.afterSignal, .seconds(2))
-        XCTAssertTrue(host.transcript.contains("still running in shield-demo: shield \"sleep then print done!\""), host.transcript)
-        XCTAssertFalse(host.output.contains { $0.text == "done!" }, "the shield must not have finished:\n\(host.transcript)")
+        XCTAssertTrue(
+            host.transcript.contains("still running in shield-demo: shield \"sleep then print done!\""),
+            host.transcript
+        )
+        XCTAssertFalse(
+            host.output.contains { $0.text == "done!" },
+            "the shield must not have finished:\n\(host.transcript)"
+        )
     }
 
     /// With --stop-on-unhandled-errors a failing run() stops the host in reverse order, exit 1.
@@ -104,7 +110,9 @@ final class LifecycleEndToEndTests: XCTestCase {
 
     /// Without the flag, the same failure is logged with the plugin's name and the host runs on.
     func testUnhandledErrorIsLoggedAndHostKeepsRunningByDefault() throws {
-        let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=throw-task", "--set", "faulty.delay-ms=50"])
+        let host = try ChildProcess.host([
+            Products.plugin("faulty"), "--set", "faulty.mode=throw-task", "--set", "faulty.delay-ms=50",
+        ])
         let failure = try host.waitForLine(containing: "boom in a spawned task", within: .seconds(30))
         XCTAssertTrue(failure.text.contains("[faulty]") && failure.text.contains("doomed task"), failure.text)
         usleep(300_000)
@@ -137,7 +145,9 @@ final class LifecycleEndToEndTests: XCTestCase {
 
     /// `requestShutdown` from a plugin stops the host cleanly, exit 0.
     func testRequestShutdownExitsZero() throws {
-        let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=request-shutdown"])
+        let host = try ChildProcess.host([
+            Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=request-shutdown",
+        ])
         try host.expectExit(0, within: .seconds(30))
         XCTAssertTrue(host.transcript.contains("faulty asked to stop"), host.transcript)
         XCTAssertNotNil(host.index(of: "goodbye from hello"))
@@ -146,7 +156,9 @@ final class LifecycleEndToEndTests: XCTestCase {
     /// A shield first started during teardown (from a cancelled task) is waited for too, unlike
     /// aiorun, which drops it.
     func testShieldStartedDuringTeardownIsWaitedFor() throws {
-        let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=late-shield", "--set", "faulty.delay-ms=500"])
+        let host = try ChildProcess.host([
+            Products.plugin("faulty"), "--set", "faulty.mode=late-shield", "--set", "faulty.delay-ms=500",
+        ])
         try host.waitForLine(containing: ready, within: .seconds(30))
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         let done = try XCTUnwrap(host.index(of: "late shield done"), host.transcript)
@@ -155,10 +167,15 @@ final class LifecycleEndToEndTests: XCTestCase {
 
     /// Shielded work that fails after its caller was cancelled is logged, never dropped.
     func testShieldErrorAfterCallerGoneIsLogged() throws {
-        let host = try ChildProcess.host([Products.plugin("faulty"), "--set", "faulty.mode=shield-throws", "--set", "faulty.delay-ms=300"])
+        let host = try ChildProcess.host([
+            Products.plugin("faulty"), "--set", "faulty.mode=shield-throws", "--set", "faulty.delay-ms=300",
+        ])
         try host.waitForLine(containing: ready, within: .seconds(30))
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
-        let line = try XCTUnwrap(host.lines(containing: "boom in a shield whose caller had gone").first, host.transcript)
+        let line = try XCTUnwrap(
+            host.lines(containing: "boom in a shield whose caller had gone").first,
+            host.transcript
+        )
         XCTAssertTrue(line.contains("[faulty]") && line.contains("shield \"failing shield\""), line)
     }
 }

@@ -14,7 +14,11 @@ final class LoadingEndToEndTests: XCTestCase {
     /// Runs `hello <bad>` and checks the rejection; returns the error line.
     @discardableResult
     func assertRejected(
-        _ bad: String, step: String, reason: String, file: StaticString = #filePath, line: UInt = #line
+        _ bad: String,
+        step: String,
+        reason: String,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> String {
         let host = try ChildProcess.host([Products.plugin("hello"), bad])
         let exit = try host.waitForExit(within: .seconds(30), file: file, line: line)
@@ -22,16 +26,30 @@ final class LoadingEndToEndTests: XCTestCase {
         let errors = host.lines(containing: "aiorun-host: error:")
         XCTAssertEqual(errors.count, 1, host.transcript, file: file, line: line)
         let message = errors.first ?? ""
-        XCTAssertTrue(message.contains(bad) || message.contains(URL(fileURLWithPath: bad).lastPathComponent), message, file: file, line: line)
+        XCTAssertTrue(
+            message.contains(bad) || message.contains(URL(fileURLWithPath: bad).lastPathComponent),
+            message,
+            file: file,
+            line: line
+        )
         XCTAssertTrue(message.contains(": \(step): "), "step \(step) missing: \(message)", file: file, line: line)
         XCTAssertTrue(message.contains(reason), "reason \(reason) missing: \(message)", file: file, line: line)
         XCTAssertNil(host.index(of: "ready:"), host.transcript, file: file, line: line)
-        XCTAssertNil(host.index(of: "hello from hello"), "hello's run() was entered:\n\(host.transcript)", file: file, line: line)
+        XCTAssertNil(
+            host.index(of: "hello from hello"),
+            "hello's run() was entered:\n\(host.transcript)",
+            file: file,
+            line: line
+        )
         return message
     }
 
     func testMissingFileIsRejected() throws {
-        try assertRejected(scratch.appendingPathComponent("nope.so").path, step: "resolve", reason: "No such file or directory")
+        try assertRejected(
+            scratch.appendingPathComponent("nope.so").path,
+            step: "resolve",
+            reason: "No such file or directory"
+        )
     }
 
     func testDirectoryIsRejected() throws {
@@ -75,22 +93,34 @@ final class LoadingEndToEndTests: XCTestCase {
     }
 
     func testUndefinedSymbolFailsAtLoadTimeAndIsDemangled() throws {
-        let plain = try Scratch.cLibrary("libundefined.so", source: """
-            extern void missing_function(void);
-            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { missing_function(); return 0; }
-            """, in: scratch)
+        let plain = try Scratch.cLibrary(
+            "libundefined.so",
+            source: """
+                extern void missing_function(void);
+                void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { missing_function(); return 0; }
+                """,
+            in: scratch
+        )
         try assertRejected(plain, step: "dlopen", reason: "undefined symbol: missing_function")
-        let swift = try Scratch.cLibrary("libswiftundefined.so", source: """
-            extern void $s4Demo5helloyyF(void);
-            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { $s4Demo5helloyyF(); return 0; }
-            """, in: scratch)
+        let swift = try Scratch.cLibrary(
+            "libswiftundefined.so",
+            source: """
+                extern void $s4Demo5helloyyF(void);
+                void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { $s4Demo5helloyyF(); return 0; }
+                """,
+            in: scratch
+        )
         try assertRejected(swift, step: "dlopen", reason: "$s4Demo5helloyyF (Demo.hello() -> ())")
     }
 
     /// A library whose section header table points outside the file is refused by the file check
     /// (a truncated file looks exactly like this), cleanly, never by a crash while reading it.
     func testCorruptSectionHeadersAreRejectedCleanly() throws {
-        let library = try Scratch.cLibrary("libcorrupt.so", source: "int not_a_plugin(void) { return 1; }\n", in: scratch)
+        let library = try Scratch.cLibrary(
+            "libcorrupt.so",
+            source: "int not_a_plugin(void) { return 1; }\n",
+            in: scratch
+        )
         let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: library))
         try handle.seek(toOffset: 0x28)  // e_shoff
         handle.write(Data([0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]))
@@ -99,43 +129,71 @@ final class LoadingEndToEndTests: XCTestCase {
     }
 
     func testMissingEntryListsLookalikeExports() throws {
-        let library = try Scratch.cLibrary("libmisnamed.so", source: """
-            void *aiorun_plugin_entry_v2(unsigned host, unsigned *plugin) { return 0; }
-            """, in: scratch)
-        try assertRejected(library, step: "entry symbol", reason: "exports that look like entries: aiorun_plugin_entry_v2")
+        let library = try Scratch.cLibrary(
+            "libmisnamed.so",
+            source: """
+                void *aiorun_plugin_entry_v2(unsigned host, unsigned *plugin) { return 0; }
+                """,
+            in: scratch
+        )
+        try assertRejected(
+            library,
+            step: "entry symbol",
+            reason: "exports that look like entries: aiorun_plugin_entry_v2"
+        )
     }
 
     func testCLibraryWithoutEntrySymbolIsRejected() throws {
-        let library = try Scratch.cLibrary("libnoentry.so", source: "int not_a_plugin(void) { return 1; }\n", in: scratch)
+        let library = try Scratch.cLibrary(
+            "libnoentry.so",
+            source: "int not_a_plugin(void) { return 1; }\n",
+            in: scratch
+        )
         try assertRejected(library, step: "entry symbol", reason: "no aiorun_plugin_entry symbol")
     }
 
     func testABIMismatchNamesBothNumbers() throws {
-        let library = try Scratch.cLibrary("libabi999.so", source: """
-            #include <stdint.h>
-            #include <stddef.h>
-            void *aiorun_plugin_entry(uint32_t host_abi, uint32_t *plugin_abi) { *plugin_abi = 999; return NULL; }
-            """, in: scratch)
+        let library = try Scratch.cLibrary(
+            "libabi999.so",
+            source: """
+                #include <stdint.h>
+                #include <stddef.h>
+                void *aiorun_plugin_entry(uint32_t host_abi, uint32_t *plugin_abi) { *plugin_abi = 999; return NULL; }
+                """,
+            in: scratch
+        )
         try assertRejected(library, step: "handshake", reason: "plugin built against ABI 999, host provides 2")
     }
 
     func testOlderAndSilentPluginABIAreRejected() throws {
-        let newer = try Scratch.cLibrary("libabi1.so", source: """
-            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { *plugin = 1; return (void *)0; }
-            """, in: scratch)
+        let newer = try Scratch.cLibrary(
+            "libabi1.so",
+            source: """
+                void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { *plugin = 1; return (void *)0; }
+                """,
+            in: scratch
+        )
         try assertRejected(newer, step: "handshake", reason: "plugin built against ABI 1, host provides 2")
-        let silent = try Scratch.cLibrary("libabi0.so", source: """
-            void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { return (void *)0; }
-            """, in: scratch)
+        let silent = try Scratch.cLibrary(
+            "libabi0.so",
+            source: """
+                void *aiorun_plugin_entry(unsigned host, unsigned *plugin) { return (void *)0; }
+                """,
+            in: scratch
+        )
         try assertRejected(silent, step: "handshake", reason: "plugin did not report its ABI number, host provides 2")
     }
 
     func testEntryReturningNullWithMatchingABIIsRejected() throws {
-        let library = try Scratch.cLibrary("libnull.so", source: """
-            #include <stdint.h>
-            #include <stddef.h>
-            void *aiorun_plugin_entry(uint32_t host_abi, uint32_t *plugin_abi) { *plugin_abi = host_abi; return NULL; }
-            """, in: scratch)
+        let library = try Scratch.cLibrary(
+            "libnull.so",
+            source: """
+                #include <stdint.h>
+                #include <stddef.h>
+                void *aiorun_plugin_entry(uint32_t host_abi, uint32_t *plugin_abi) { *plugin_abi = host_abi; return NULL; }
+                """,
+            in: scratch
+        )
         try assertRejected(library, step: "handshake", reason: "returned NULL")
     }
 
@@ -144,7 +202,10 @@ final class LoadingEndToEndTests: XCTestCase {
     }
 
     func testInvalidPluginNameIsRejected() throws {
-        let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty")], environment: ["AIORUN_FAULTY_NAME": "Bad Name"])
+        let host = try ChildProcess.host(
+            [Products.plugin("hello"), Products.plugin("faulty")],
+            environment: ["AIORUN_FAULTY_NAME": "Bad Name"]
+        )
         try host.expectExit(65, within: .seconds(30))
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
         XCTAssertTrue(message.contains("libfaulty.so: name: \"Bad Name\" is not a valid plugin name"), message)
@@ -160,10 +221,15 @@ final class LoadingEndToEndTests: XCTestCase {
     }
 
     func testThrowingInitializerIsRejected() throws {
-        let host = try ChildProcess.host([Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=init-throws"])
+        let host = try ChildProcess.host([
+            Products.plugin("hello"), Products.plugin("faulty"), "--set", "faulty.mode=init-throws",
+        ])
         try host.expectExit(65, within: .seconds(30))
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
-        XCTAssertTrue(message.contains("libfaulty.so: create: ") && message.contains("faulty refuses to start"), message)
+        XCTAssertTrue(
+            message.contains("libfaulty.so: create: ") && message.contains("faulty refuses to start"),
+            message
+        )
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
     }
 
@@ -207,21 +273,33 @@ final class LoadingEndToEndTests: XCTestCase {
     func testWrongAPILibraryOnLibraryPathIsCaughtBySelfCheck() throws {
         let copy = scratch.appendingPathComponent("StrayAPI")
         try FileManager.default.copyItem(
-            at: Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI"), to: copy)
+            at: Products.repositoryRoot.appendingPathComponent("Sources/AioRunPluginAPI"),
+            to: copy
+        )
         try? FileManager.default.removeItem(at: copy.appendingPathComponent(".build"))
         let abiFile = copy.appendingPathComponent("ABI.swift")
         let source = try String(contentsOf: abiFile, encoding: .utf8)
-        let stray = source.replacingOccurrences(of: "public func aiorunLoadedAPIABI() -> UInt32 {\n    2\n}", with: "public func aiorunLoadedAPIABI() -> UInt32 {\n    3\n}")
+        let stray = source.replacingOccurrences(
+            of: "public func aiorunLoadedAPIABI() -> UInt32 {\n    2\n}",
+            with: "public func aiorunLoadedAPIABI() -> UInt32 {\n    3\n}"
+        )
         XCTAssertNotEqual(source, stray, "the ABI function's body changed shape; update this test")
         try stray.write(to: abiFile, atomically: true, encoding: .utf8)
         let build = try ChildProcess(
-            URL(fileURLWithPath: "/usr/bin/env"), ["swift", "build", "--package-path", copy.path, "--product", "AioRunPluginAPI"])
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["swift", "build", "--package-path", copy.path, "--product", "AioRunPluginAPI"]
+        )
         try build.expectExit(0, within: .seconds(1200))
         let folder = copy.appendingPathComponent(".build/debug").resolvingSymlinksInPath().path
         let host = try ChildProcess.host([Products.plugin("hello")], environment: ["LD_LIBRARY_PATH": folder])
         try host.expectExit(65, within: .seconds(30))
         let message = try XCTUnwrap(host.lines(containing: "aiorun-host: error:").first, host.transcript)
-        XCTAssertTrue(message.contains("API self-check: the loaded libAioRunPluginAPI.so provides ABI 3, this host was built with ABI 2"), message)
+        XCTAssertTrue(
+            message.contains(
+                "API self-check: the loaded libAioRunPluginAPI.so provides ABI 3, this host was built with ABI 2"
+            ),
+            message
+        )
         XCTAssertTrue(message.contains(folder), message)
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
     }
@@ -254,7 +332,10 @@ final class LoadingEndToEndTests: XCTestCase {
             let host = try ChildProcess.host(arguments)
             let exit = try host.waitForExit(within: .seconds(30))
             XCTAssertEqual(exit.code, 64, "\(arguments): \(host.transcript)")
-            XCTAssertTrue(host.transcript.contains(expected), "\(arguments): expected \(expected) in \(host.transcript)")
+            XCTAssertTrue(
+                host.transcript.contains(expected),
+                "\(arguments): expected \(expected) in \(host.transcript)"
+            )
             XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
         }
     }

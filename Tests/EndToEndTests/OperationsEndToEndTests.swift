@@ -15,8 +15,12 @@ final class OperationsEndToEndTests: XCTestCase {
     func testSystemdNotificationsInOrderOnAPathSocket() throws {
         let notify = try NotifySocket(in: scratch, abstract: false)
         let host = try ChildProcess.host(
-            ["--task-shutdown-timeout", "5", Products.plugin("hello"), Products.plugin("shield-demo"), "--set", "shield-demo.seconds=0.3"],
-            environment: ["NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "200000"])
+            [
+                "--task-shutdown-timeout", "5", Products.plugin("hello"), Products.plugin("shield-demo"), "--set",
+                "shield-demo.seconds=0.3",
+            ],
+            environment: ["NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "200000"]
+        )
         XCTAssertTrue(notify.waitFor("READY=1", within: .seconds(30)), "\(notify.messages)\n\(host.transcript)")
         XCTAssertTrue(notify.waitFor("WATCHDOG=1", within: .seconds(5)))
         usleep(400_000)
@@ -26,12 +30,15 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertEqual(messages.first, "READY=1\nSTATUS=running 2 plugins")
         XCTAssertGreaterThanOrEqual(messages.filter { $0 == "WATCHDOG=1" }.count, 2, "\(messages)")
         let lifecycle = messages.filter { $0 != "WATCHDOG=1" }
-        XCTAssertEqual(lifecycle, [
-            "READY=1\nSTATUS=running 2 plugins",
-            "STOPPING=1\nSTATUS=stopping: SIGTERM",
-            "STATUS=stopping plugin shield-demo\nEXTEND_TIMEOUT_USEC=6000000",
-            "STATUS=stopping plugin hello\nEXTEND_TIMEOUT_USEC=6000000",
-        ])
+        XCTAssertEqual(
+            lifecycle,
+            [
+                "READY=1\nSTATUS=running 2 plugins",
+                "STOPPING=1\nSTATUS=stopping: SIGTERM",
+                "STATUS=stopping plugin shield-demo\nEXTEND_TIMEOUT_USEC=6000000",
+                "STATUS=stopping plugin hello\nEXTEND_TIMEOUT_USEC=6000000",
+            ]
+        )
     }
 
     func testSystemdNotificationsOnAnAbstractSocket() throws {
@@ -47,14 +54,17 @@ final class OperationsEndToEndTests: XCTestCase {
     /// message and metadata; the host's lines and the plugins' (through the bridge too) alike.
     func testJSONLogsAreOneObjectPerLine() throws {
         let host = try ChildProcess.host([
-            "--log-format", "json", Products.plugin("hello"), Products.plugin("ticker"), "--set", "ticker.interval-ms=50",
+            "--log-format", "json", Products.plugin("hello"), Products.plugin("ticker"), "--set",
+            "ticker.interval-ms=50",
         ])
         try host.waitForLine(containing: "tick 2", within: .seconds(30))
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
         var plugins: Set<String> = []
         for line in host.output.map(\.text) {
             let object = try XCTUnwrap(
-                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                "not a JSON object: \(line)"
+            )
             for key in ["timestamp", "level", "label", "plugin", "message", "metadata"] {
                 XCTAssertNotNil(object[key], "\(key) missing in \(line)")
             }
@@ -73,21 +83,21 @@ final class OperationsEndToEndTests: XCTestCase {
     func testConfigFileDrivesTheHostAndFlagsOverrideIt() throws {
         let config = scratch.appendingPathComponent("aiorun.toml")
         try """
-            task-shutdown-timeout = 30
-            log-level = "info"
+        task-shutdown-timeout = 30
+        log-level = "info"
 
-            [[plugin]]
-            load = "\(Products.plugin("hello"))"
-            alias = "first"
-            [plugin.config]
-            greeting = "from the file"
+        [[plugin]]
+        load = "\(Products.plugin("hello"))"
+        alias = "first"
+        [plugin.config]
+        greeting = "from the file"
 
-            [[plugin]]
-            load = "faulty"
-            task-shutdown-timeout = 0.3
-            [plugin.config]
-            mode = "ignore-cancel"
-            """.write(to: config, atomically: true, encoding: .utf8)
+        [[plugin]]
+        load = "faulty"
+        task-shutdown-timeout = 0.3
+        [plugin.config]
+        mode = "ignore-cancel"
+        """.write(to: config, atomically: true, encoding: .utf8)
         let host = try ChildProcess.host([
             "--config", config.path, "--set", "first.greeting=from the command line", Products.plugin("hello"),
         ])
@@ -97,7 +107,9 @@ final class OperationsEndToEndTests: XCTestCase {
         try host.waitForLine(containing: "hello from hello", within: .seconds(5))
         try host.stop(with: SIGTERM, expecting: 70, within: .seconds(15))
         XCTAssertNotNil(host.lines(containing: "[faulty] time limit of 0.300s expired").first, host.transcript)
-        let stopped = host.lines(containing: "stopped plugin").map { $0.components(separatedBy: "stopped plugin ")[1].components(separatedBy: " ")[0] }
+        let stopped = host.lines(containing: "stopped plugin").map {
+            $0.components(separatedBy: "stopped plugin ")[1].components(separatedBy: " ")[0]
+        }
         XCTAssertEqual(stopped, ["hello", "faulty", "first"])
     }
 
@@ -105,8 +117,14 @@ final class OperationsEndToEndTests: XCTestCase {
     func testConfigFileMistakesNameFileLineAndKey() throws {
         let cases: [(String, String)] = [
             ("log-level = \"info\"\nverbose = true\n", ":2: unknown key \"verbose\""),
-            ("\n\n[[plugin]]\nload = \"hello\"\nexecutor-workers = \"many\"\n", ":5: key \"executor-workers\" must be an integer"),
-            ("[[plugin]]\nload = \"hello\"\n\n[[plugin]]\nload = \"no-such-plugin\"\n", ":5: key \"load\": plugin no-such-plugin: no libno-such-plugin.so"),
+            (
+                "\n\n[[plugin]]\nload = \"hello\"\nexecutor-workers = \"many\"\n",
+                ":5: key \"executor-workers\" must be an integer"
+            ),
+            (
+                "[[plugin]]\nload = \"hello\"\n\n[[plugin]]\nload = \"no-such-plugin\"\n",
+                ":5: key \"load\": plugin no-such-plugin: no libno-such-plugin.so"
+            ),
             ("[[plugin]]\nalias = \"x\"\n", ":1: [[plugin]] #1 has no \"load\" key"),
             ("[[plugin]]\nload = \"hello\"\ncolour = \"blue\"\n", ":3: unknown key \"colour\" in [[plugin]] #1"),
             ("task-shutdown-timeout = \"soon\"\n", ":1: key \"task-shutdown-timeout\" must be a number"),
@@ -117,7 +135,10 @@ final class OperationsEndToEndTests: XCTestCase {
             try text.write(to: config, atomically: true, encoding: .utf8)
             let host = try ChildProcess.host(["--config", config.path])
             XCTAssertEqual(try host.waitForExit(within: .seconds(30)).code, 64, "case \(index): \(host.transcript)")
-            XCTAssertTrue(host.transcript.contains("\(config.path)\(expected)"), "case \(index): expected \(expected) in\n\(host.transcript)")
+            XCTAssertTrue(
+                host.transcript.contains("\(config.path)\(expected)"),
+                "case \(index): expected \(expected) in\n\(host.transcript)"
+            )
             XCTAssertNil(host.index(of: "ready:"), host.transcript)
         }
     }
@@ -155,7 +176,10 @@ final class OperationsEndToEndTests: XCTestCase {
         let install = scratch.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: install, withIntermediateDirectories: true)
         for file in ["aiorun-host", "libAioRunPluginAPI.so", "libhello.so"] {
-            try FileManager.default.copyItem(at: Products.folder.appendingPathComponent(file), to: install.appendingPathComponent(file))
+            try FileManager.default.copyItem(
+                at: Products.folder.appendingPathComponent(file),
+                to: install.appendingPathComponent(file)
+            )
         }
         let config = scratch.appendingPathComponent("aiorun.toml")
         try "[[plugin]]\nload = \"hello\"\n".write(to: config, atomically: true, encoding: .utf8)
@@ -166,7 +190,10 @@ final class OperationsEndToEndTests: XCTestCase {
         let error = withConfig.lines(containing: "cannot load the TOML reader")
         XCTAssertEqual(error.count, 1, withConfig.transcript)
         XCTAssertTrue(error.first?.contains("--config \(config.path): ") == true, withConfig.transcript)
-        XCTAssertTrue(error.first?.contains(install.appendingPathComponent("libAioRunTOML.so").path) == true, withConfig.transcript)
+        XCTAssertTrue(
+            error.first?.contains(install.appendingPathComponent("libAioRunTOML.so").path) == true,
+            withConfig.transcript
+        )
         XCTAssertNil(withConfig.index(of: "loaded plugin"), withConfig.transcript)
 
         let plain = try ChildProcess(host, ["hello"])
@@ -176,7 +203,9 @@ final class OperationsEndToEndTests: XCTestCase {
 
     /// --check runs every loading step, prints one line per plugin and starts nothing.
     func testCheckStartsNothingAndReportsEachPlugin() throws {
-        let host = try ChildProcess.host(["--check", Products.plugin("hello"), "again=hello", Products.plugin("ticker")])
+        let host = try ChildProcess.host([
+            "--check", Products.plugin("hello"), "again=hello", Products.plugin("ticker"),
+        ])
         try host.expectExit(0, within: .seconds(30))
         let lines = host.lines(containing: "ok ")
         XCTAssertEqual(lines.count, 3, host.transcript)
@@ -188,7 +217,9 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
         XCTAssertNil(host.index(of: "] hello from"), host.transcript)
 
-        let bad = try ChildProcess.host(["--check", Products.plugin("hello"), scratch.appendingPathComponent("missing.so").path])
+        let bad = try ChildProcess.host([
+            "--check", Products.plugin("hello"), scratch.appendingPathComponent("missing.so").path,
+        ])
         try bad.expectExit(65, within: .seconds(30))
         XCTAssertTrue(bad.transcript.contains("missing.so: resolve:"), bad.transcript)
     }

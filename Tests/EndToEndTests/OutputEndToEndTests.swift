@@ -18,10 +18,14 @@ final class OutputEndToEndTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let stdout = try OutputPipe(size: Self.smallPipe)
         let stderr = try OutputPipe()
-        let host = try SpawnedHost([
-            "--task-shutdown-timeout", "1", Products.plugin("journal"),
-            "--set", "journal.path=\(folder.appendingPathComponent("journal").path)",
-        ], stdout: stdout, stderr: stderr)
+        let host = try SpawnedHost(
+            [
+                "--task-shutdown-timeout", "1", Products.plugin("journal"),
+                "--set", "journal.path=\(folder.appendingPathComponent("journal").path)",
+            ],
+            stdout: stdout,
+            stderr: stderr
+        )
         stderr.startReading()
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
         try stdout.waitUntilFull(slack: 16, within: .seconds(30), killing: host)  // `ack N` lines
@@ -39,9 +43,13 @@ final class OutputEndToEndTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let stdout = try OutputPipe(size: Self.smallPipe)
         let stderr = try OutputPipe()
-        let host = try SpawnedHost([
-            Products.plugin("journal"), "--set", "journal.path=\(folder.appendingPathComponent("journal").path)",
-        ], stdout: stdout, stderr: stderr)
+        let host = try SpawnedHost(
+            [
+                Products.plugin("journal"), "--set", "journal.path=\(folder.appendingPathComponent("journal").path)",
+            ],
+            stdout: stdout,
+            stderr: stderr
+        )
         stderr.startReading()
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
         try stdout.waitUntilFull(slack: 16, within: .seconds(30), killing: host)  // `ack N` lines
@@ -59,11 +67,15 @@ final class OutputEndToEndTests: XCTestCase {
     /// task that ignores cancellation: exit 70.
     func testUnreadStderrStillEnforcesTheTimeLimit() throws {
         let stderr = try OutputPipe(size: Self.smallPipe)
-        let host = try SpawnedHost([
-            "--task-shutdown-timeout", "1",
-            Products.plugin("faulty"), "--set", "faulty.mode=ignore-cancel",
-            Products.plugin("ticker"), "--set", "ticker.interval-ms=1",
-        ], stdout: nil, stderr: stderr)
+        let host = try SpawnedHost(
+            [
+                "--task-shutdown-timeout", "1",
+                Products.plugin("faulty"), "--set", "faulty.mode=ignore-cancel",
+                Products.plugin("ticker"), "--set", "ticker.interval-ms=1",
+            ],
+            stdout: nil,
+            stderr: stderr
+        )
         stderr.startReading()
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
         stderr.pause()
@@ -77,10 +89,14 @@ final class OutputEndToEndTests: XCTestCase {
     /// The same stalled stderr, with the default limit: a second signal exits with 143.
     func testUnreadStderrSecondSignalExits143() throws {
         let stderr = try OutputPipe(size: Self.smallPipe)
-        let host = try SpawnedHost([
-            Products.plugin("faulty"), "--set", "faulty.mode=ignore-cancel",
-            Products.plugin("ticker"), "--set", "ticker.interval-ms=1",
-        ], stdout: nil, stderr: stderr)
+        let host = try SpawnedHost(
+            [
+                Products.plugin("faulty"), "--set", "faulty.mode=ignore-cancel",
+                Products.plugin("ticker"), "--set", "ticker.interval-ms=1",
+            ],
+            stdout: nil,
+            stderr: stderr
+        )
         stderr.startReading()
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
         stderr.pause()
@@ -101,10 +117,14 @@ final class OutputEndToEndTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let journal = folder.appendingPathComponent("journal")
         let merged = try OutputPipe()
-        let host = try SpawnedHost([
-            Products.plugin("journal"), "--set", "journal.path=\(journal.path)",
-            Products.plugin("ticker"), "--set", "ticker.interval-ms=10",
-        ], stdout: merged, stderr: merged)
+        let host = try SpawnedHost(
+            [
+                Products.plugin("journal"), "--set", "journal.path=\(journal.path)",
+                Products.plugin("ticker"), "--set", "ticker.interval-ms=10",
+            ],
+            stdout: merged,
+            stderr: merged
+        )
         merged.startReading(closeAfter: 2)
         try merged.waitUntilClosed(within: .seconds(30), killing: host)
         // The journal is writing (and its acks and the ticks hit the closed pipe) for a while.
@@ -118,7 +138,10 @@ final class OutputEndToEndTests: XCTestCase {
         host.send(SIGTERM)
         let code = try host.waitForExit(within: .seconds(20), transcript: merged)
         XCTAssertEqual(code, 0)
-        let records = try String(contentsOf: journal, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let records = try String(contentsOf: journal, encoding: .utf8).split(
+            separator: "\n",
+            omittingEmptySubsequences: false
+        )
         XCTAssertEqual(records.last, "", "the last record is cut")
         XCTAssertGreaterThan(records.count, 2, "the journal wrote nothing")
         for (index, record) in records.dropLast().enumerated() {
@@ -145,7 +168,11 @@ final class OutputEndToEndTests: XCTestCase {
         try stderr.waitUntilFull(within: .seconds(30), killing: host)
         sleep(4)  // the queue's 8192 lines fill in about a second
         stderr.resume()
-        try stderr.waitForLine(containing: "dropped (stderr was not read fast enough)", within: .seconds(20), killing: host)
+        try stderr.waitForLine(
+            containing: "dropped (stderr was not read fast enough)",
+            within: .seconds(20),
+            killing: host
+        )
         usleep(300_000)
         host.send(SIGTERM)
         let code = try host.waitForExit(within: .seconds(30), transcript: stderr)
@@ -176,7 +203,8 @@ final class OutputEndToEndTests: XCTestCase {
                 missing += next.number - previous.number - 1
                 XCTAssertTrue(
                     noticeIndices.contains { $0 > previous.index && $0 < next.index },
-                    "\(name): ticks \(previous.number + 1)..<\(next.number) missing with no notice between them")
+                    "\(name): ticks \(previous.number + 1)..<\(next.number) missing with no notice between them"
+                )
             }
         }
         XCTAssertEqual(noticed, missing, "the notices do not add up to the missing ticks")
@@ -188,7 +216,11 @@ final class OutputEndToEndTests: XCTestCase {
     func testNonBlockingStderrLosesNoLineSilently() throws {
         let stderr = try OutputPipe(size: Self.smallPipe)
         _ = fcntl(stderr.writeEnd, F_SETFL, fcntl(stderr.writeEnd, F_GETFL) | O_NONBLOCK)
-        let host = try SpawnedHost([Products.plugin("ticker"), "--set", "ticker.interval-ms=1"], stdout: nil, stderr: stderr)
+        let host = try SpawnedHost(
+            [Products.plugin("ticker"), "--set", "ticker.interval-ms=1"],
+            stdout: nil,
+            stderr: stderr
+        )
         usleep(1_000_000)
         host.send(SIGTERM)
         stderr.startReading()
@@ -253,7 +285,7 @@ final class SpawnedHost: Sendable {
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] =
             ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
+        defer { for pointer in (argv + envp) { free(pointer) } }
         var pid = pid_t()
         let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard rc == 0 else { throw HostTestError.buildFailed("posix_spawn \(path): \(String(cString: strerror(rc)))") }
@@ -291,7 +323,10 @@ final class SpawnedHost: Sendable {
     /// Waits for the exit; returns the exit code, or 128+N when signal N ended it. On timeout,
     /// kills the process, fails the test (with `transcript`'s lines) and throws.
     func waitForExit(
-        within timeout: Duration, transcript: OutputPipe? = nil, file: StaticString = #filePath, line: UInt = #line
+        within timeout: Duration,
+        transcript: OutputPipe? = nil,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> Int32 {
         // Once the process is gone, let a paused reader read to the end (and its thread finish).
         defer { transcript?.resume() }
@@ -299,8 +334,11 @@ final class SpawnedHost: Sendable {
         while isRunning {
             if ContinuousClock.now > deadline {
                 kill(pid, SIGKILL)
-                XCTFail("aiorun-host did not exit within \(timeout); stderr:\n\(transcript?.transcript ?? "(not read)")",
-                        file: file, line: line)
+                XCTFail(
+                    "aiorun-host did not exit within \(timeout); stderr:\n\(transcript?.transcript ?? "(not read)")",
+                    file: file,
+                    line: line
+                )
                 throw HostTestError.timeout
             }
             usleep(5_000)
@@ -335,7 +373,9 @@ final class OutputPipe: Sendable {
         writeEndStorage = Atomic(fds[1])
         if let size {
             let F_SETPIPE_SZ: Int32 = 1031
-            guard fcntl(fds[1], F_SETPIPE_SZ, size) >= 0 else { throw HostTestError.buildFailed("F_SETPIPE_SZ: \(errno)") }
+            guard fcntl(fds[1], F_SETPIPE_SZ, size) >= 0 else {
+                throw HostTestError.buildFailed("F_SETPIPE_SZ: \(errno)")
+            }
         }
     }
 
@@ -368,7 +408,10 @@ final class OutputPipe: Sendable {
                 while let newline = pending.firstIndex(of: 0x0a) {
                     let text = String(decoding: pending[..<newline], as: UTF8.self)
                     pending.removeSubrange(...newline)
-                    let total = state.withLock { $0.lines.append(text); return $0.lines.count }
+                    let total = state.withLock {
+                        $0.lines.append(text)
+                        return $0.lines.count
+                    }
                     if let limit, total >= limit {
                         close(readEnd)
                         state.withLock { $0.closed = true }
@@ -386,7 +429,7 @@ final class OutputPipe: Sendable {
 
     /// Fills the pipe's buffer before any child writes to it (nobody reads yet).
     func fill() {
-        let capacity = Int(fcntl(writeEnd, 1032 /* F_GETPIPE_SZ */))
+        let capacity = Int(fcntl(writeEnd, 1032))  // 1032: F_GETPIPE_SZ
         let filler = [UInt8](repeating: 0x2e, count: capacity - 1) + [0x0a]
         _ = filler.withUnsafeBytes { write(writeEnd, $0.baseAddress, $0.count) }
     }
@@ -404,8 +447,11 @@ final class OutputPipe: Sendable {
 
     /// Waits (bounded) for a line containing `text`; on timeout kills `host` and fails.
     func waitForLine(
-        containing text: String, within timeout: Duration, killing host: SpawnedHost,
-        file: StaticString = #filePath, line: UInt = #line
+        containing text: String,
+        within timeout: Duration,
+        killing host: SpawnedHost,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws {
         try waitFor("a line containing \"\(text)\"", within: timeout, killing: host, file: file, line: line) {
             lines.contains { $0.contains(text) }
@@ -417,9 +463,13 @@ final class OutputPipe: Sendable {
     /// a write of up to a page waits for room for all of it, so a stalled writer of larger
     /// chunks may leave more free: pass the page size then). Writers now block.
     func waitUntilFull(
-        slack: Int32 = 4096, within timeout: Duration, killing host: SpawnedHost, file: StaticString = #filePath, line: UInt = #line
+        slack: Int32 = 4096,
+        within timeout: Duration,
+        killing host: SpawnedHost,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws {
-        let capacity = fcntl(readEnd, 1032 /* F_GETPIPE_SZ */)
+        let capacity = fcntl(readEnd, 1032)  // 1032: F_GETPIPE_SZ
         var last: (unread: Int32, since: ContinuousClock.Instant) = (-1, .now)
         try waitFor("the pipe to fill", within: timeout, killing: host, file: file, line: line) {
             var unread: Int32 = 0
@@ -430,14 +480,23 @@ final class OutputPipe: Sendable {
     }
 
     /// Waits (bounded) until the reader has closed the read end.
-    func waitUntilClosed(within timeout: Duration, killing host: SpawnedHost, file: StaticString = #filePath, line: UInt = #line) throws {
+    func waitUntilClosed(
+        within timeout: Duration,
+        killing host: SpawnedHost,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         try waitFor("the reader to close", within: timeout, killing: host, file: file, line: line) {
             state.withLock { $0.closed }
         }
     }
 
     private func waitFor(
-        _ what: String, within timeout: Duration, killing host: SpawnedHost, file: StaticString, line: UInt,
+        _ what: String,
+        within timeout: Duration,
+        killing host: SpawnedHost,
+        file: StaticString,
+        line: UInt,
         _ done: () -> Bool
     ) throws {
         let deadline = ContinuousClock.now + timeout
@@ -445,7 +504,11 @@ final class OutputPipe: Sendable {
             if ContinuousClock.now > deadline || !host.isRunning {
                 if done() { return }
                 kill(host.pid, SIGKILL)
-                XCTFail("no \(what) within \(timeout); read so far:\n\(transcript.suffix(4000))", file: file, line: line)
+                XCTFail(
+                    "no \(what) within \(timeout); read so far:\n\(transcript.suffix(4000))",
+                    file: file,
+                    line: line
+                )
                 throw HostTestError.timeout
             }
             usleep(5_000)

@@ -6,7 +6,9 @@ import XCTest
 /// Bounded: on timeout the host's process group is killed.
 struct HostRun {
     enum Status: Equatable, CustomStringConvertible {
-        case exited(Int32), signaled(Int32), timedOut
+        case exited(Int32)
+        case signaled(Int32)
+        case timedOut
         var description: String {
             switch self {
             case .exited(let code): return "exit \(code)"
@@ -52,10 +54,10 @@ struct HostRun {
 
         let argv = [Products.host.path] + arguments
         var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
+        defer { for argument in cArguments { free(argument) } }
         let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         var cEnvironment: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
-        defer { cEnvironment.forEach { free($0) } }
+        defer { for entry in cEnvironment { free(entry) } }
 
         let started = ContinuousClock.now
         var pid = pid_t()
@@ -121,22 +123,34 @@ struct ELFTestLayout {
         func u16(_ at: Int) -> Int { at + 2 <= bytes.count ? Int(bytes[at]) | Int(bytes[at + 1]) << 8 : 0 }
         func u32(_ at: Int) -> Int { at + 4 <= bytes.count ? u16(at) | u16(at + 2) << 16 : 0 }
         func u64(_ at: Int) -> Int { at + 8 <= bytes.count ? u32(at) | u32(at + 4) << 32 : 0 }
-        let programHeaders = u64(0x20), programCount = u16(0x38)
+        let programHeaders = u64(0x20)
+        let programCount = u16(0x38)
         var loads: [Load] = []
         for index in 0..<programCount where u32(programHeaders + 56 * index) == 1 {
-            loads.append(Load(offset: u64(programHeaders + 56 * index + 8), fileSize: u64(programHeaders + 56 * index + 32)))
+            loads.append(
+                Load(offset: u64(programHeaders + 56 * index + 8), fileSize: u64(programHeaders + 56 * index + 32))
+            )
         }
         self.loads = loads
 
-        var regions = [Region(name: "ELF header", range: 0..<64), Region(name: "program headers", range: programHeaders..<programHeaders + 56 * programCount)]
-        let names: [Int: String] = [
-            4: "relocations", 5: "hash table", 6: "dynamic section", 7: "note", 11: "dynamic symbols", 14: "init array", 15: "fini array",
-            0x6fff_fff6: "GNU hash table", 0x6fff_fffd: "version definitions", 0x6fff_fffe: "version needs", 0x6fff_ffff: "symbol versions",
+        var regions = [
+            Region(name: "ELF header", range: 0..<64),
+            Region(name: "program headers", range: programHeaders..<programHeaders + 56 * programCount),
         ]
-        let sections = u64(0x28), sectionCount = u16(0x3C)
+        let names: [Int: String] = [
+            4: "relocations", 5: "hash table", 6: "dynamic section", 7: "note", 11: "dynamic symbols", 14: "init array",
+            15: "fini array",
+            0x6fff_fff6: "GNU hash table", 0x6fff_fffd: "version definitions", 0x6fff_fffe: "version needs",
+            0x6fff_ffff: "symbol versions",
+        ]
+        let sections = u64(0x28)
+        let sectionCount = u16(0x3C)
         for index in 0..<sectionCount {
             let base = sections + 64 * index
-            let type = u32(base + 4), flags = u64(base + 8), offset = u64(base + 0x18), size = u64(base + 0x20)
+            let type = u32(base + 4)
+            let flags = u64(base + 8)
+            let offset = u64(base + 0x18)
+            let size = u64(base + 0x20)
             guard size > 0, offset + size <= bytes.count else { continue }
             if let name = names[type] {
                 regions.append(Region(name: name, range: offset..<offset + size))

@@ -56,28 +56,49 @@ final class PluginFileFuzzTests: XCTestCase {
         let library = try cLibrary("libdataentry.so", "int aiorun_plugin_entry = 42;\n")
         let run = try HostRun(arguments: [library], timeout: .seconds(30))
         XCTAssertEqual(run.status, .exited(65), run.output)
-        try assertOneErrorLine(run, naming: library, step: "check file", reason: "is a data object (STT_OBJECT), not a function")
+        try assertOneErrorLine(
+            run,
+            naming: library,
+            step: "check file",
+            reason: "is a data object (STT_OBJECT), not a function"
+        )
     }
 
     /// A symbol typed as a function but placed in a data segment is not called either.
     func testEntryOutsideCodeIsRefused() throws {
-        let library = try cLibrary("libdataentryfunc.so", """
+        let library = try cLibrary(
+            "libdataentryfunc.so",
+            """
             __asm__(".data\\n.globl aiorun_plugin_entry\\n.type aiorun_plugin_entry, @function\\naiorun_plugin_entry: .quad 0\\n.size aiorun_plugin_entry, 8\\n.text\\n");
-            """)
+            """
+        )
         let run = try HostRun(arguments: [library], timeout: .seconds(30))
         XCTAssertEqual(run.status, .exited(65), run.output)
-        try assertOneErrorLine(run, naming: library, step: "check file", reason: "(aiorun_plugin_entry), a function at 0x")
+        try assertOneErrorLine(
+            run,
+            naming: library,
+            step: "check file",
+            reason: "(aiorun_plugin_entry), a function at 0x"
+        )
         XCTAssertTrue(run.errorLines.first?.contains("is not in an executable segment") ?? false, run.output)
     }
 
     /// Before: the look-alike listing read the whole file (up to 1 GiB) into memory. Now only its
     /// tables are read: the refusal is quick and the host stays small.
     func testHugeFileWithoutEntryIsRefusedWithModestMemory() throws {
-        let library = try cLibrary("libhuge.so", "void *aiorun_plugin_entry_v2(unsigned h, unsigned *p) { return 0; }\n")
+        let library = try cLibrary(
+            "libhuge.so",
+            "void *aiorun_plugin_entry_v2(unsigned h, unsigned *p) { return 0; }\n"
+        )
         XCTAssertEqual(truncate(library, 1 << 30), 0, "cannot grow the file: \(String(cString: strerror(errno)))")
         let run = try HostRun(arguments: [library], timeout: .seconds(60))
         XCTAssertEqual(run.status, .exited(65), run.output)
-        try assertOneErrorLine(run, naming: library, step: "entry symbol", reason: "exports that look like entries: aiorun_plugin_entry_v2")
+        try assertOneErrorLine(
+            run,
+            naming: library,
+            step: "entry symbol",
+            reason: "exports that look like entries: aiorun_plugin_entry_v2"
+        )
         XCTAssertLessThan(run.maxResidentKiB, 200 << 10, "the host's peak RSS was \(run.maxResidentKiB) KiB")
         XCTAssertLessThan(run.seconds, 10, "refusing took \(run.seconds) s")
         print("1 GiB file without the entry: refused in \(run.seconds) s, host peak RSS \(run.maxResidentKiB) KiB")
@@ -89,22 +110,32 @@ final class PluginFileFuzzTests: XCTestCase {
     /// killed the host (139), one calling exit(0) made `--check` pass with no `ok` line (0), one
     /// that hangs hung it. Now the pre-flight child takes the blow and names the file.
     func testPreflightRefusesConstructorsThatCrashExitOrHang() throws {
-        let crash = try cLibrary("libctorcrash.so", """
+        let crash = try cLibrary(
+            "libctorcrash.so",
+            """
             __attribute__((constructor)) static void start(void) { *(volatile int *)0 = 1; }
             void *aiorun_plugin_entry(unsigned h, unsigned *p) { *p = h; return 0; }
-            """)
-        let exits = try cLibrary("libctorexit.so", """
+            """
+        )
+        let exits = try cLibrary(
+            "libctorexit.so",
+            """
             #include <stdio.h>
             #include <stdlib.h>
             __attribute__((constructor)) static void start(void) { fprintf(stderr, "constructor gives up\\n"); exit(0); }
             void *aiorun_plugin_entry(unsigned h, unsigned *p) { *p = h; return 0; }
-            """)
-        let hangs = try cLibrary("libctorhang.so", """
+            """
+        )
+        let hangs = try cLibrary(
+            "libctorhang.so",
+            """
             #include <unistd.h>
             __attribute__((constructor)) static void start(void) { for (;;) pause(); }
             void *aiorun_plugin_entry(unsigned h, unsigned *p) { *p = h; return 0; }
-            """)
-        let hello = Products.plugin("hello"), ticker = Products.plugin("ticker")
+            """
+        )
+        let hello = Products.plugin("hello")
+        let ticker = Products.plugin("ticker")
 
         let crashed = try HostRun(arguments: ["--check", hello, crash, ticker], timeout: .seconds(60))
         XCTAssertEqual(crashed.status, .exited(65), crashed.output)
@@ -131,13 +162,26 @@ final class PluginFileFuzzTests: XCTestCase {
     /// Good plugins pass the pre-flight: a run with --preflight starts, and stops with 0.
     func testPreflightPassesGoodPlugins() throws {
         let c = try cLibrary("libcplugin.so", Self.cPluginSource)
-        let check = try HostRun(arguments: ["--check", Products.plugin("hello"), "again=\(Products.plugin("hello"))", Products.plugin("ticker")], timeout: .seconds(60))
+        let check = try HostRun(
+            arguments: [
+                "--check", Products.plugin("hello"), "again=\(Products.plugin("hello"))", Products.plugin("ticker"),
+            ],
+            timeout: .seconds(60)
+        )
         XCTAssertEqual(check.status, .exited(0), check.output)
-        XCTAssertEqual(check.output.components(separatedBy: "\nok ").count + (check.output.hasPrefix("ok ") ? 1 : 0) - 1, 3, check.output)
+        XCTAssertEqual(
+            check.output.components(separatedBy: "\nok ").count + (check.output.hasPrefix("ok ") ? 1 : 0) - 1,
+            3,
+            check.output
+        )
         let cCheck = try HostRun(arguments: ["--check", c], timeout: .seconds(60))
         XCTAssertEqual(cCheck.status, .exited(65), cCheck.output)
         try assertOneErrorLine(cCheck, naming: c, step: "handshake", reason: "returned NULL")
-        let run = try HostRun(arguments: ["--preflight", Products.plugin("hello")], timeout: .seconds(60), terminateWhenReady: true)
+        let run = try HostRun(
+            arguments: ["--preflight", Products.plugin("hello")],
+            timeout: .seconds(60),
+            terminateWhenReady: true
+        )
         XCTAssertEqual(run.status, .exited(0), run.output)
         XCTAssertTrue(run.output.contains("ready: 1 plugin"), run.output)
     }
@@ -193,7 +237,9 @@ final class PluginFileFuzzTests: XCTestCase {
             if !ok {
                 failures += 1
                 let kept = try write("kept-\(name)-\(index).so", Data(bytes))
-                XCTFail("mutant \(index) (\(what)) of \(name): \(run.status) (kept as \(kept)):\n\(run.output.suffix(1500))")
+                XCTFail(
+                    "mutant \(index) (\(what)) of \(name): \(run.status) (kept as \(kept)):\n\(run.output.suffix(1500))"
+                )
                 if failures > 5 { break }
             } else {
                 try? FileManager.default.removeItem(atPath: path)
@@ -207,15 +253,21 @@ final class PluginFileFuzzTests: XCTestCase {
             let length = 1 + random.next(below: original.count - 1)
             let path = try write("lib\(name)-cut-\(index).so", original.prefix(length))
             let run = try HostRun(arguments: [path], timeout: .seconds(30), terminateWhenReady: true)
-            if run.status == .exited(65), run.errorLines.count == 1, run.errorLines[0].contains("plugin \(path): check file: ") {
+            if run.status == .exited(65), run.errorLines.count == 1,
+                run.errorLines[0].contains("plugin \(path): check file: ")
+            {
                 refused += 1
             } else {
-                XCTFail("truncation of \(name) to \(length) bytes in a plain run: \(run.status):\n\(run.output.suffix(1500))")
+                XCTFail(
+                    "truncation of \(name) to \(length) bytes in a plain run: \(run.status):\n\(run.output.suffix(1500))"
+                )
             }
             try? FileManager.default.removeItem(atPath: path)
         }
         let summary = outcomes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-        print("fuzz \(name): \(mutants) mutants through --check in \(checkTime): \(summary); \(refused)/\(truncations) truncations refused statically in plain runs; total \(ContinuousClock.now - started)")
+        print(
+            "fuzz \(name): \(mutants) mutants through --check in \(checkTime): \(summary); \(refused)/\(truncations) truncations refused statically in plain runs; total \(ContinuousClock.now - started)"
+        )
     }
 
     /// One change inside `range`: a flipped bit, a random byte, a special byte, or an aligned
@@ -227,7 +279,10 @@ final class PluginFileFuzzTests: XCTestCase {
     /// plugin's own data, like a changed byte of its code, which no loader check can see and
     /// which crashes the plugin's code when that code runs (README, Failure modes).
     static func mutate(
-        _ bytes: inout [UInt8], in range: Range<Int>, structuralOnly: Bool = false, _ random: inout SplitMix64
+        _ bytes: inout [UInt8],
+        in range: Range<Int>,
+        structuralOnly: Bool = false,
+        _ random: inout SplitMix64
     ) {
         var at = range.lowerBound + random.next(below: range.count)
         if structuralOnly {
@@ -240,7 +295,10 @@ final class PluginFileFuzzTests: XCTestCase {
         case 2: bytes[at] = [0, 0xff, 0x7f, 0x80, 1][random.next(below: 5)]
         default:
             let field = at - (at - range.lowerBound) % 8
-            let values: [UInt64] = [0, 1, 0xffff_ffff_ffff_ffff, 0x7fff_ffff, 0x1000, UInt64(bytes.count), UInt64(random.next(below: 1 << 30))]
+            let values: [UInt64] = [
+                0, 1, 0xffff_ffff_ffff_ffff, 0x7fff_ffff, 0x1000, UInt64(bytes.count),
+                UInt64(random.next(below: 1 << 30)),
+            ]
             let value = values[random.next(below: values.count)]
             for offset in 0..<8 where field + offset < range.upperBound {
                 bytes[field + offset] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(offset)))
@@ -253,7 +311,9 @@ final class PluginFileFuzzTests: XCTestCase {
         case .exited(0): return "loaded"
         case .exited(65):
             let line = run.errorLines.first ?? ""
-            for step in ["check file", "pre-flight", "dlopen", "entry symbol", "handshake", "descriptor", "name", "create"] where line.contains(": \(step): ") {
+            for step in [
+                "check file", "pre-flight", "dlopen", "entry symbol", "handshake", "descriptor", "name", "create",
+            ] where line.contains(": \(step): ") {
                 return "65 at \(step)"
             }
             return "65 other"
@@ -263,10 +323,22 @@ final class PluginFileFuzzTests: XCTestCase {
 
     // MARK: - Helpers
 
-    func assertOneErrorLine(_ run: HostRun, naming path: String, step: String, reason: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertOneErrorLine(
+        _ run: HostRun,
+        naming path: String,
+        step: String,
+        reason: String,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         XCTAssertEqual(run.errorLines.count, 1, run.output, file: file, line: line)
         let message = run.errorLines.first ?? ""
-        XCTAssertTrue(message.contains("plugin \(path): \(step): "), "expected step \(step) for \(path): \(message)", file: file, line: line)
+        XCTAssertTrue(
+            message.contains("plugin \(path): \(step): "),
+            "expected step \(step) for \(path): \(message)",
+            file: file,
+            line: line
+        )
         XCTAssertTrue(message.contains(reason), "expected \"\(reason)\": \(message)", file: file, line: line)
     }
 

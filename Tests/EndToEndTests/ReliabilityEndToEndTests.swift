@@ -4,10 +4,16 @@ import XCTest
 /// Signals under load, and the journal: nothing acknowledged is ever lost.
 final class ReliabilityEndToEndTests: XCTestCase {
     /// Output that must never appear: crashes and Swift runtime errors.
-    let crashMarkers = ["Fatal error", "fatal error", "Swift runtime failure", "Segmentation fault", "Assertion failed", "Illegal instruction", "precondition failure"]
+    let crashMarkers = [
+        "Fatal error", "fatal error", "Swift runtime failure", "Segmentation fault", "Assertion failed",
+        "Illegal instruction", "precondition failure",
+    ]
 
     func assertNoCrash(_ host: ChildProcess, _ code: Int32, context: String) {
-        XCTAssertFalse([134, 139, 132, 135, 136].contains(code), "crash exit \(code) (\(context)):\n\(host.transcript)")
+        XCTAssertFalse(
+            [134, 139, 132, 135, 136].contains(code),
+            "crash exit \(code) (\(context)):\n\(host.transcript)"
+        )
         for marker in crashMarkers {
             XCTAssertFalse(host.transcript.contains(marker), "\(marker) (\(context)):\n\(host.transcript)")
         }
@@ -21,7 +27,8 @@ final class ReliabilityEndToEndTests: XCTestCase {
         var codes: [Int32: Int] = [:]
         for run in 0..<50 {
             let host = try ChildProcess.host([
-                Products.plugin("hello"), Products.plugin("ticker"), Products.plugin("shield-demo"), Products.plugin("blocking"),
+                Products.plugin("hello"), Products.plugin("ticker"), Products.plugin("shield-demo"),
+                Products.plugin("blocking"),
                 "--set", "shield-demo.seconds=0.3", "--set", "blocking.job-ms=100", "--set", "ticker.interval-ms=20",
             ])
             let duringTeardown = run % 2 == 1
@@ -64,7 +71,10 @@ final class ReliabilityEndToEndTests: XCTestCase {
         ])
         try host.waitForLine(containing: "faulty initializing", within: .seconds(30))
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(20))
-        XCTAssertNotNil(host.index(of: "shutdown requested before any plugin started (SIGTERM); starting none"), host.transcript)
+        XCTAssertNotNil(
+            host.index(of: "shutdown requested before any plugin started (SIGTERM); starting none"),
+            host.transcript
+        )
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
         XCTAssertNil(host.index(of: "hello from hello"), host.transcript)
     }
@@ -94,10 +104,22 @@ final class ReliabilityEndToEndTests: XCTestCase {
             let records = contents.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             for (index, record) in records.enumerated() {
                 let number = index + 1
-                XCTAssertEqual(String(record), "\(number):\(number):\(number)", "run \(run): record \(number) malformed")
+                XCTAssertEqual(
+                    String(record),
+                    "\(number):\(number):\(number)",
+                    "run \(run): record \(number) malformed"
+                )
             }
-            XCTAssertEqual(acked, Array(1...max(1, acked.count)).prefix(acked.count).map { $0 }, "run \(run): acks not consecutive")
-            XCTAssertLessThanOrEqual(acked.last ?? 0, records.count, "run \(run): acknowledged \(acked.last ?? 0) but only \(records.count) records in the file")
+            XCTAssertEqual(
+                acked,
+                Array(1...max(1, acked.count)).prefix(acked.count).map { $0 },
+                "run \(run): acks not consecutive"
+            )
+            XCTAssertLessThanOrEqual(
+                acked.last ?? 0,
+                records.count,
+                "run \(run): acknowledged \(acked.last ?? 0) but only \(records.count) records in the file"
+            )
             totalAcks += acked.count
         }
         print("journal: \(totalAcks) acknowledged records over 100 runs, none lost")

@@ -19,8 +19,13 @@ final class SignalEndToEndTests: XCTestCase {
     }
 
     /// After the warning, SIGTERM still starts the normal teardown: exit 0 and a report.
-    func assertGracefulStop(_ host: ChildProcess, by signal: Int32 = SIGTERM, name: String = "SIGTERM",
-                            file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertGracefulStop(
+        _ host: ChildProcess,
+        by signal: Int32 = SIGTERM,
+        name: String = "SIGTERM",
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         host.send(signal)
         let exit = try host.waitForExit(within: .seconds(15), file: file, line: line)
         XCTAssertEqual(exit.code, 0, host.transcript, file: file, line: line)

@@ -8,9 +8,16 @@ import XCTest
 /// plugin to run, sends SIGTERM and checks the exit code.
 final class TemplateGuideTests: XCTestCase {
     func guideLines() throws -> [String] {
-        let readme = try String(contentsOf: Products.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try XCTUnwrap(readme.components(separatedBy: "### From nothing to a running plugin").dropFirst().first)
-        let block = try XCTUnwrap(section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        let readme = try String(
+            contentsOf: Products.repositoryRoot.appendingPathComponent("README.md"),
+            encoding: .utf8
+        )
+        let section = try XCTUnwrap(
+            readme.components(separatedBy: "### From nothing to a running plugin").dropFirst().first
+        )
+        let block = try XCTUnwrap(
+            section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first
+        )
         return block.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
     }
 
@@ -20,9 +27,13 @@ final class TemplateGuideTests: XCTestCase {
         let last = lines.removeLast()
         let checkout = try Scratch.folder()
         defer { try? FileManager.default.removeItem(at: checkout) }
-        let copy = try ChildProcess(URL(fileURLWithPath: "/bin/bash"), [
-            "-c", "tar --exclude='.build*' --exclude='Package.resolved' -cf - . | tar -xf - -C '\(checkout.path)'",
-        ], directory: Products.repositoryRoot)
+        let copy = try ChildProcess(
+            URL(fileURLWithPath: "/bin/bash"),
+            [
+                "-c", "tar --exclude='.build*' --exclude='Package.resolved' -cf - . | tar -xf - -C '\(checkout.path)'",
+            ],
+            directory: Products.repositoryRoot
+        )
         try copy.expectExit(0, within: .seconds(120))
         let script = (["set -e"] + lines + ["exec \(last)"]).joined(separator: "\n")
         let guide = try ChildProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", script], directory: checkout)

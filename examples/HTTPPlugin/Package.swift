@@ -7,7 +7,7 @@ let package = Package(
     name: "HTTPPlugin",
     products: [
         // A dynamic library product: the host loads .build/<config>/libhttp.so.
-        .library(name: "http", type: .dynamic, targets: ["HTTPPlugin"]),
+        .library(name: "http", type: .dynamic, targets: ["HTTPPlugin"])
     ],
     dependencies: [
         // The plugin contract, by path, as a product of another package: linked as the shared
@@ -35,6 +35,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
+        )
     ]
 )

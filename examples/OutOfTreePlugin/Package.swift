@@ -6,7 +6,7 @@ let package = Package(
     name: "GreeterPlugin",
     products: [
         // A dynamic library product: the host loads .build/<config>/libgreeter.so.
-        .library(name: "greeter", type: .dynamic, targets: ["GreeterPlugin"]),
+        .library(name: "greeter", type: .dynamic, targets: ["GreeterPlugin"])
     ],
     dependencies: [
         // The plugin contract, by path. Depending on the API as a *product of another package* is
@@ -27,6 +27,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
+        )
     ]
 )

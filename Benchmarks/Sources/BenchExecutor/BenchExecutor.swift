@@ -37,6 +37,9 @@ final class BenchExecutor: AioRunPlugin {
 }
 
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
-    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "bench-executor") { try BenchExecutor(context: $0) }
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
+    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "bench-executor") {
+        try BenchExecutor(context: $0)
+    }
 }

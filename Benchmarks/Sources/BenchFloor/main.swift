@@ -1,3 +1,4 @@
+import Dispatch
 // The raw Swift floor for each benchmark workload: the same work with no AioRun in between.
 //
 //   bench-floor shutdown N                  a bare TaskGroup of N children sleeping an hour,
@@ -9,8 +10,6 @@
 //
 // Each prints the same markers as the benchmark plugins: BENCH-READY [due=<ns>], BENCH-ELAPSED ns=<ns>.
 import Synchronization
-
-import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -195,10 +194,15 @@ final class BarePool: @unchecked Sendable {
         for _ in 0..<workers {
             var thread = pthread_t()
             let box = Unmanaged.passRetained(self).toOpaque()
-            pthread_create(&thread, nil, { raw in
-                Unmanaged<BarePool>.fromOpaque(raw!).takeRetainedValue().work()
-                return nil
-            }, box)
+            pthread_create(
+                &thread,
+                nil,
+                { raw in
+                    Unmanaged<BarePool>.fromOpaque(raw!).takeRetainedValue().work()
+                    return nil
+                },
+                box
+            )
             threads.append(thread)
         }
     }

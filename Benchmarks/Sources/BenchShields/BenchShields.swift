@@ -51,7 +51,8 @@ final class BenchShields: AioRunPlugin {
 }
 
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "bench-shields") { try BenchShields(context: $0) }
 }
 

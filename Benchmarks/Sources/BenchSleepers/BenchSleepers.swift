@@ -23,6 +23,9 @@ final class BenchSleepers: AioRunPlugin {
 }
 
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
-    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "bench-sleepers") { try BenchSleepers(context: $0) }
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
+    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "bench-sleepers") {
+        try BenchSleepers(context: $0)
+    }
 }

@@ -17,7 +17,8 @@ public enum AioRunLogBridge {
     /// plugin whose task is logging, so aliases still get their own name.
     @discardableResult
     public static func bootstrap(
-        sink: @escaping @Sendable (_ level: Int, _ label: String, _ message: String, _ metadata: [String: String]) -> Void,
+        sink:
+            @escaping @Sendable (_ level: Int, _ label: String, _ message: String, _ metadata: [String: String]) -> Void,
         minimumLevel: Int = 2
     ) -> Bool {
         let first = installed.withLock { done -> Bool in
@@ -52,7 +53,11 @@ struct BridgeLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider? = nil
 
-    init(label: String, sink: @escaping @Sendable (Int, String, String, [String: String]) -> Void, logLevel: Logger.Level) {
+    init(
+        label: String,
+        sink: @escaping @Sendable (Int, String, String, [String: String]) -> Void,
+        logLevel: Logger.Level
+    ) {
         self.label = label
         self.sink = sink
         self.logLevel = logLevel

@@ -9,9 +9,12 @@ final class EventLog: Sendable {
 
     var events: UnitEvents {
         UnitEvents(
-            unhandled: { plugin, what, error in self.entries.withLock { $0.append("unhandled \(plugin) \(what): \(error)") } },
+            unhandled: { plugin, what, error in
+                self.entries.withLock { $0.append("unhandled \(plugin) \(what): \(error)") }
+            },
             requestShutdown: { plugin, reason in self.entries.withLock { $0.append("request \(plugin) \(reason)") } },
-            warn: { plugin, message in self.entries.withLock { $0.append("warn \(plugin) \(message)") } })
+            warn: { plugin, message in self.entries.withLock { $0.append("warn \(plugin) \(message)") } }
+        )
     }
 
     var all: [String] { entries.withLock { $0 } }

@@ -70,14 +70,21 @@ final class ChildProcess: Sendable {
     /// Waits until a line containing `text` appears; returns it. Fails the test on timeout.
     @discardableResult
     func waitForLine(
-        containing text: String, within timeout: Duration, file: StaticString = #filePath, line: UInt = #line
+        containing text: String,
+        within timeout: Duration,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> OutputLine {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let found = output.first(where: { $0.text.contains(text) }) { return found }
             if ContinuousClock.now > deadline || (buffer.isClosed && !process.isRunning) {
                 if let found = output.first(where: { $0.text.contains(text) }) { return found }
-                XCTFail("no line containing \"\(text)\" within \(timeout); output:\n\(transcript)", file: file, line: line)
+                XCTFail(
+                    "no line containing \"\(text)\" within \(timeout); output:\n\(transcript)",
+                    file: file,
+                    line: line
+                )
                 throw HostTestError.timeout
             }
             usleep(5_000)
@@ -87,7 +94,9 @@ final class ChildProcess: Sendable {
     /// Waits for the process to exit and for its output to close; returns its exit code
     /// (or 128+signal if a signal killed it). On timeout, kills it and fails the test.
     func waitForExit(
-        within timeout: Duration, file: StaticString = #filePath, line: UInt = #line
+        within timeout: Duration,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> (code: Int32, at: ContinuousClock.Instant) {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {

@@ -14,7 +14,8 @@ final class NotifySocket: Sendable {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         self.fd = fd
         guard fd >= 0 else { throw HostTestError.buildFailed("socket: \(errno)") }
-        let name = abstract ? "aiorun-test-\(UUID().uuidString.prefix(8))" : folder.appendingPathComponent("notify.sock").path
+        let name =
+            abstract ? "aiorun-test-\(UUID().uuidString.prefix(8))" : folder.appendingPathComponent("notify.sock").path
         address = abstract ? "@\(name)" : name
         var storage = sockaddr_un()
         storage.sun_family = sa_family_t(AF_UNIX)

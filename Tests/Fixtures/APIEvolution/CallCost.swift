@@ -24,7 +24,10 @@ let sunk = Atomic<Int>(0)
 let context = PluginContext(
     name: "bench",
     log: PluginLog(pluginName: "bench", minimumLevel: .info) { level, _, _, _ in sunk.add(level, ordering: .relaxed) },
-    config: PluginConfig(["k": "v"]), threadHint: 1, scope: NullScope())
+    config: PluginConfig(["k": "v"]),
+    threadHint: 1,
+    scope: NullScope()
+)
 
 @inline(never) func measure(_ name: String, iterations: Int, _ body: (Int) -> Void) {
     var samples: [Double] = []

@@ -19,7 +19,10 @@ let context = PluginContext(
     log: PluginLog(pluginName: "client", minimumLevel: .info) { level, label, message, _ in
         print("sink:", level, label, message)
     },
-    config: PluginConfig(["k": "v"]), threadHint: 2, scope: NullScope())
+    config: PluginConfig(["k": "v"]),
+    threadHint: 2,
+    scope: NullScope()
+)
 print(
     "name=\(context.name) hint=\(context.threadHint) workers=\(context.executor.maxWorkers)",
     "config=\(context.config.values) logname=\(context.log.pluginName)"

@@ -139,7 +139,9 @@ final class FaultyPlugin: AioRunPlugin {
                         if style == "spin" {
                             try? await Task.sleep(for: .milliseconds(50))
                         } else if style == "shield" {
-                            try? await context.shutdownWaitsFor("stubborn shield") { try? await Task.sleep(for: .milliseconds(50)) }
+                            try? await context.shutdownWaitsFor("stubborn shield") {
+                                try? await Task.sleep(for: .milliseconds(50))
+                            }
                         } else {
                             try? await Task.detached { try await Task.sleep(for: .milliseconds(50)) }.value
                         }
@@ -152,7 +154,9 @@ final class FaultyPlugin: AioRunPlugin {
             try await Task.sleep(for: delay)
             exit(Int32(code))
         case "drain-late-work":
-            let millis = UInt32(clamping: delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+            let millis = UInt32(
+                clamping: delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
+            )
             context.spawn("awaits slow job") {
                 try await context.executor.run("slow job") {
                     usleep(millis * 1000)
@@ -175,7 +179,8 @@ final class FaultyPlugin: AioRunPlugin {
 
 /// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
     let name = getenv("AIORUN_FAULTY_NAME").map { String(cString: $0) } ?? "faulty"
     return aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: name) { try FaultyPlugin(context: $0) }
 }

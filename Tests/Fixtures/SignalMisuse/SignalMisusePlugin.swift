@@ -118,9 +118,10 @@ final class SignalMisusePlugin: AioRunPlugin {
             source.resume()
             watcher.source = source
         case "bypass-ignore":
-            typealias SigactionFunction = @convention(c) (
-                Int32, UnsafePointer<sigaction>?, UnsafeMutablePointer<sigaction>?
-            ) -> Int32
+            typealias SigactionFunction =
+                @convention(c) (
+                    Int32, UnsafePointer<sigaction>?, UnsafeMutablePointer<sigaction>?
+                ) -> Int32
             guard let libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD), let symbol = dlsym(libc, "sigaction") else {
                 context.log.error("signal-misuse: libc's sigaction not found")
                 return
@@ -139,6 +140,9 @@ final class SignalMisusePlugin: AioRunPlugin {
 
 /// The plugin's exported entry (see README, Writing a plugin).
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
-    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "signal-misuse") { try SignalMisusePlugin(context: $0) }
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
+    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "signal-misuse") {
+        try SignalMisusePlugin(context: $0)
+    }
 }

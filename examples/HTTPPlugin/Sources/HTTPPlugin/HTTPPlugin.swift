@@ -1,15 +1,16 @@
 import AioRunLogBridge
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import AioRunPluginAPI
 import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A Hummingbird HTTP server as an AioRun plugin, following every rule of a server plugin
 /// (docs/server-plugins.md):
@@ -44,7 +45,10 @@ final class HTTPPlugin: AioRunPlugin {
         self.port = try context.config.int("port", default: 0, in: 0...65_535)
         guard (1...65_535).contains(port) else {
             throw PluginConfigError(
-                key: "port", value: context.config["port"] ?? "(unset)", expected: "an integer in 1...65535 (required)")
+                key: "port",
+                value: context.config["port"] ?? "(unset)",
+                expected: "an integer in 1...65535 (required)"
+            )
         }
         NIOSizing.apply(threadHint: context.threadHint, log: context.log)
         var logger = Logger(label: context.name)
@@ -124,6 +128,7 @@ enum NIOSizing {
 
 /// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "http") { try HTTPPlugin(context: $0) }
 }

@@ -52,6 +52,7 @@ final class GreeterPlugin: AioRunPlugin {
 
 /// The plugin's exported entry (README, "The export"). When you copy this template, change the name here.
 @c(aiorun_plugin_entry)
-public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer? {
+public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+{
     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "greeter") { try GreeterPlugin(context: $0) }
 }
