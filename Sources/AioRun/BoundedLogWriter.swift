@@ -289,7 +289,9 @@ public final class BoundedLogWriter: @unchecked Sendable {
         "aiorun: \(count) log \(count == 1 ? "line" : "lines") dropped (stderr was not read fast enough)\n"
     }
 
-    private static func makeCondition() -> UnsafeMutablePointer<pthread_cond_t> {
+    /// A heap-allocated condition variable that waits on CLOCK_MONOTONIC (wall-clock jumps must not
+    /// stretch or cut a bounded wait); never freed.
+    static func makeCondition() -> UnsafeMutablePointer<pthread_cond_t> {
         let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         var attributes = pthread_condattr_t()

@@ -49,13 +49,7 @@ final class BackgroundFlush: @unchecked Sendable {
     private var done = false
 
     init() {
-        condition = .allocate(capacity: 1)
-        condition.initialize(to: pthread_cond_t())
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
+        condition = BoundedLogWriter.makeCondition()
     }
 
     /// Marks the flush finished and wakes the waiter.

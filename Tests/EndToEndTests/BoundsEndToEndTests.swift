@@ -17,18 +17,9 @@ final class BoundsEndToEndTests: XCTestCase {
         try? FileManager.default.removeItem(at: scratch)
     }
 
-    /// A C plugin whose library constructor runs `body` (C statements).
+    /// A C library whose constructor runs `body` (see `Scratch.constructorLibrary`).
     func constructorLibrary(_ name: String, _ body: String) throws -> String {
-        try Scratch.cLibrary(
-            name,
-            source: """
-                #include <stdlib.h>
-                #include <unistd.h>
-                __attribute__((constructor)) static void misbehave(void) { \(body) }
-                void *aiorun_plugin_entry(unsigned abi, unsigned *plugin) { return 0; }
-                """,
-            in: scratch
-        )
+        try Scratch.constructorLibrary(name, body, in: scratch)
     }
 
     /// The one `aiorun-host: error:` line, checked to name `path` and `step`.

@@ -12,19 +12,9 @@ final class CheckAndChildEndToEndTests: XCTestCase {
         scratch = try Scratch.folder(for: self)
     }
 
-    /// A C library whose constructor runs `body` (and with no usable entry: it is refused later).
+    /// A C library whose constructor runs `body` (see `Scratch.constructorLibrary`).
     func constructorLibrary(_ name: String, _ body: String) throws -> String {
-        try Scratch.cLibrary(
-            name,
-            source: """
-                #include <stdio.h>
-                #include <stdlib.h>
-                #include <unistd.h>
-                __attribute__((constructor)) static void misbehave(void) { \(body) }
-                void *aiorun_plugin_entry(unsigned abi, unsigned *plugin) { return 0; }
-                """,
-            in: scratch
-        )
+        try Scratch.constructorLibrary(name, body, in: scratch)
     }
 
     /// systemd's `TimeoutStartSec` sends SIGTERM to a slow `ExecStartPre=aiorun-host --check`.

@@ -18,6 +18,23 @@ enum Scratch {
         return url
     }
 
+    /// A C library `name` in `folder` whose constructor runs `body` (with stdio, stdlib and unistd
+    /// included), and whose `aiorun_plugin_entry` returns NULL without reporting an ABI: refused
+    /// at the handshake once it has loaded.
+    static func constructorLibrary(_ name: String, _ body: String, in folder: URL) throws -> String {
+        try cLibrary(
+            name,
+            source: """
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <unistd.h>
+                __attribute__((constructor)) static void misbehave(void) { \(body) }
+                void *aiorun_plugin_entry(unsigned abi, unsigned *plugin) { return 0; }
+                """,
+            in: folder
+        )
+    }
+
     /// Compiles C `source` into a shared library `name` in `folder` with the system's `cc`.
     static func cLibrary(_ name: String, source: String, in folder: URL) throws -> String {
         let sourceURL = folder.appendingPathComponent("\(name).c")
