@@ -129,6 +129,10 @@ func floorMain() async -> Never {
         let (signals, signalled) = AsyncStream.makeStream(of: Void.self)
         onSIGTERM { signalled.yield() }
         typealias Entry = @convention(c) (UInt32, UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
+        typealias APIABI = @convention(c) () -> UInt32
+        // The ABI to hand the entries: the one the API library they link reports (asked once,
+        // through the first plugin's handle), so the floor follows the API without a copy of it.
+        var hostABI: UInt32?
         for path in arguments.dropFirst(2) {
             guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
                 writeLine("dlopen \(path): \(String(cString: dlerror()))", to: 2)
@@ -138,8 +142,15 @@ func floorMain() async -> Never {
                 writeLine("dlsym \(path): \(String(cString: dlerror()))", to: 2)
                 exit(65)
             }
+            if hostABI == nil {
+                guard let ask = dlsym(handle, "aiorun_api_abi") else {
+                    writeLine("dlsym \(path): no aiorun_api_abi in the API library it links", to: 2)
+                    exit(65)
+                }
+                hostABI = unsafeBitCast(ask, to: APIABI.self)()
+            }
             var abi: UInt32 = 0
-            guard unsafeBitCast(symbol, to: Entry.self)(1, &abi) != nil else {
+            guard unsafeBitCast(symbol, to: Entry.self)(hostABI ?? 0, &abi) != nil else {
                 writeLine("entry \(path): plugin ABI \(abi)", to: 2)
                 exit(65)
             }
