@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +6,7 @@ import Glibc
 /// leading a process group of its own), so that no exit of the host leaves one behind: a forced
 /// exit kills them, whatever they were waiting for (README, "Failure modes").
 public enum ChildProcesses {
-    private static let live = Mutex<Set<pid_t>>([])
+    private static let live = LockedValue<Set<pid_t>>([])
 
     /// Records a child that leads its own process group.
     public static func register(_ pid: pid_t) {

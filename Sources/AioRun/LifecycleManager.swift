@@ -71,7 +71,7 @@ public final class LifecycleManager: Sendable {
     ///   - config: its string config.
     ///   - executorWorkers: its pool size, or `nil` for the manager's default.
     ///   - shutdownTimeout: its time limit, or `nil` for the manager's default.
-    public func addUnit(
+    package func addUnit(
         name: String,
         config: PluginConfig,
         executorWorkers: Int? = nil,
@@ -182,7 +182,7 @@ public final class LifecycleManager: Sendable {
     /// ``addUnit(name:config:executorWorkers:shutdownTimeout:)``: for callers that need a unit's
     /// context before its plugin exists (the test kit routes captured logs by it). The host uses
     /// ``addUnit(name:config:executorWorkers:shutdownTimeout:make:)``.
-    public func run(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
+    package func run(_ mains: [(unit: ManagedUnit, main: @Sendable () async throws -> Void)]) async -> ShutdownReport {
         await run(
             mains.map { unit, main in
                 var unit = unit

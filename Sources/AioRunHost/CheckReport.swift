@@ -28,14 +28,19 @@ enum CheckReport {
             )
             .report(format: configuration.logFormat)
         }
-        guard checked.count < configuration.plugins.count else { return AioRunExitCode.clean }
         let trigger = manager.shutdownRequested
+        var signalled = false
+        if case .signal? = trigger { signalled = true }
+        // A check that a signal reached never passes, even when its last step had finished:
+        // whoever sent it wanted it stopped (systemd's start timeout, say).
+        guard checked.count < configuration.plugins.count || signalled else { return AioRunExitCode.clean }
         var code = AioRunExitCode.pluginRejected
         if case .signal(_, let number)? = trigger { code = AioRunExitCode.forced(by: number) }
         let cause = trigger.map { "\($0)" } ?? "a shutdown request"
         return HostError(
             exitCode: code,
-            "check interrupted by \(cause): \(checked.count) of \(configuration.plugins.count) plugins checked; the others are not known to be good"
+            "check interrupted by \(cause): \(checked.count) of \(configuration.plugins.count) plugins checked"
+                + (checked.count < configuration.plugins.count ? "; the others are not known to be good" : "")
         )
         .report(format: configuration.logFormat)
     }

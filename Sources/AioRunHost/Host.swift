@@ -7,7 +7,7 @@ import Logging
 /// say what was checked (`--check`, `--inspect`) or run them under one lifecycle manager until
 /// they are torn down in reverse order.
 public enum Host {
-    /// `aiorun-host 0.1.0 (plugin ABI 1, API 1.0.0)`, for `--version`.
+    /// `aiorun-host 0.1.0 (plugin ABI 2, API 2.0.0)`, for `--version`.
     public static let version =
         "aiorun-host 0.1.0 (plugin ABI \(AIORUN_PLUGIN_ABI), API \(AIORUN_PLUGIN_API_VERSION))"
 

@@ -1,5 +1,5 @@
+import AioRun
 import AioRunPluginAPI
-import Synchronization
 
 /// Sends a record logged from inside a harness's plugin to that harness's capture, whichever
 /// harness's logger it reached.
@@ -12,7 +12,7 @@ import Synchronization
 enum CaptureRouting {
     /// Each live harness's context and capture, by the context's identity. The context is held so
     /// that its identity cannot be reused while the entry exists.
-    private static let routes = Mutex<[ObjectIdentifier: (context: PluginContext, log: CapturedLog)]>([:])
+    private static let routes = LockedValue<[ObjectIdentifier: (context: PluginContext, log: CapturedLog)]>([:])
 
     /// Routes records logged with `context` current to `log`.
     static func register(_ context: PluginContext, to log: CapturedLog) {

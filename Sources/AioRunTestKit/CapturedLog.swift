@@ -1,6 +1,6 @@
+import AioRun
 import AioRunPluginAPI
 import Logging
-import Synchronization
 
 /// One log record a ``PluginTestHarness`` captured.
 public struct CapturedLogRecord: Sendable, CustomStringConvertible {
@@ -24,7 +24,7 @@ public struct CapturedLogRecord: Sendable, CustomStringConvertible {
 
 /// The records captured so far, behind one lock.
 final class CapturedLog: Sendable {
-    private let stored = Mutex<[CapturedLogRecord]>([])
+    private let stored = LockedValue<[CapturedLogRecord]>([])
 
     func append(_ record: CapturedLogRecord) {
         stored.withLock { $0.append(record) }

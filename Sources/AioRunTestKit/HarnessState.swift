@@ -1,5 +1,4 @@
 import AioRun
-import Synchronization
 
 /// Where one ``PluginTestHarness`` is: started or not, its manager's `run` task, and whether the
 /// manager has started the plugin, behind one lock.
@@ -10,7 +9,7 @@ final class HarnessState: Sendable {
         var ready = false
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// Records a call to `start`; false if there was one already.
     func beginStart() -> Bool {

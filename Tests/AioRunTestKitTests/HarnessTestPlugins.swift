@@ -1,11 +1,11 @@
+import AioRun
 import AioRunLogBridge
 import AioRunPluginAPI
 import Logging
-import Synchronization
 
 /// What an in-test plugin did, for assertions.
 final class Happenings: Sendable {
-    private let events = Mutex<[String]>([])
+    private let events = LockedValue<[String]>([])
 
     func note(_ event: String) { events.withLock { $0.append(event) } }
 
