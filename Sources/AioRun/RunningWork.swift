@@ -26,16 +26,6 @@ public struct RunningWork: Sendable, CustomStringConvertible {
     public var description: String { "\(kind.rawValue) \"\(label)\" (age \(age.seconds))" }
 }
 
-extension RunningWork {
-    /// One bounded phrase for a list of still-running or abandoned work: see ``WorkSummary``.
-    /// For a second signal's report, a progress line or a time limit's expiry line.
-    public static func summary(of work: [RunningWork]) -> String {
-        var summary = WorkSummary()
-        for item in work { summary.add(item.kind, item.label, age: item.age) }
-        return summary.description
-    }
-}
-
 extension Duration {
     /// Seconds with millisecond precision, like `1.234s`.
     var seconds: String {

@@ -36,17 +36,6 @@ final class LoadProgress: Sendable {
         current.withLock { $0 = Step(plugin: path, name: name, step: step, since: .now) }
     }
 
-    /// Records a message from `loadAll`'s `onStep`: `loading <path>`, or the pre-flight's
-    /// `pre-flight loading N plugin files in a child process`.
-    func loading(_ message: String) {
-        let prefix = "loading "
-        if message.hasPrefix(prefix) {
-            begin("load", of: String(message.dropFirst(prefix.count)))
-        } else {
-            begin("pre-flight", of: message)
-        }
-    }
-
     /// The step in progress (the last one begun), if any.
     var step: Step? { current.withLock { $0 } }
 }

@@ -22,7 +22,8 @@ extension Host {
     /// first; then, with `preflight`, all files are loaded once in a throwaway child
     /// (``PluginPreflight``, bounded by `loadTimeout`), so that a file that crashes the loader is
     /// refused before the host maps anything; then each is loaded here, in order. `onStep` is
-    /// told before each step what the host is about to wait for (`loading /path/libx.so`), and
+    /// told before each step what the host is about to wait for (the step, `load` or
+    /// `pre-flight`, and its subject: the file, or which files the pre-flight loads), and
     /// `loaded` after each plugin's library is loaded, with the plugin's name (the signal guard
     /// blames that plugin for a disposition its library constructors changed).
     static func loadAll(
@@ -30,7 +31,7 @@ extension Host {
         allowInsecure: Bool,
         preflight: Bool = false,
         loadTimeout: Duration = .seconds(60),
-        onStep: (String) -> Void = { _ in },
+        onStep: (_ step: String, _ subject: String) -> Void = { _, _ in },
         loaded onLoaded: (String) -> Void = { _ in },
         stopRequested: () -> Bool = { false }
     ) throws(PluginLoadError) -> [LoadedPlugin] {
@@ -63,7 +64,10 @@ extension Host {
             var unique: [String] = []
             var seen: Set<String> = []
             for path in paths where seen.insert(path).inserted { unique.append(path) }
-            onStep("pre-flight loading \(unique.count) plugin file\(unique.count == 1 ? "" : "s") in a child process")
+            onStep(
+                "pre-flight",
+                "pre-flight loading \(unique.count) plugin file\(unique.count == 1 ? "" : "s") in a child process"
+            )
             try PluginPreflight.verify(unique, timeout: loadTimeout)
         }
 
@@ -72,7 +76,7 @@ extension Host {
             // A signal meanwhile: no further library's constructors are run (README, "How
             // shutdown proceeds"); nothing will be started anyway.
             if stopRequested() { break }
-            onStep("loading \(path)")
+            onStep("load", path)
             let descriptor = try PluginLoader.open(path: path)
             guard PluginName.isValid(descriptor.name) else {
                 throw PluginLoadError(path: path, step: .name, reason: "\"\(descriptor.name)\" \(PluginName.rule)")

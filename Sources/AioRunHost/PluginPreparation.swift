@@ -35,7 +35,7 @@ extension Host {
                 allowInsecure: configuration.allowInsecurePlugins,
                 preflight: configuration.preflight,
                 loadTimeout: configuration.loadTimeout * 0.9,
-                onStep: progress.loading,
+                onStep: { step, subject in progress.begin(step, of: subject) },
                 loaded: { name in manager.checkSignalDispositions(blame: name) },
                 stopRequested: { manager.shutdownRequested != nil }
             )
