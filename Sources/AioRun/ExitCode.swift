@@ -11,8 +11,15 @@ public enum AioRunExitCode {
     public static let usage: Int32 = 64
     /// A plugin was rejected while loading; nothing started.
     public static let pluginRejected: Int32 = 65
+    /// A plugin failed to start: it did not become ready within its startup time limit, or its
+    /// `run()` threw (or it reported a failure) before it was ready, with no restart left. Every
+    /// plugin started by then was torn down in reverse order.
+    public static let failedToStart: Int32 = 69
     /// Shutdown finished, but something was abandoned at a time limit.
     public static let abandoned: Int32 = 70
+    /// A plugin with the restart policy `on-failure` failed once more after spending its restart
+    /// budget; the host shut down in reverse order.
+    public static let restartBudgetSpent: Int32 = 71
     /// `--check` or `--inspect` could not write its report (stdout closed, full or stalled).
     public static let outputFailed: Int32 = 74
 

@@ -142,6 +142,25 @@ public final class LifecycleManager: Sendable {
         return unit
     }
 
+    /// Registers a plugin instance in load order with its own settings (README, "Readiness and
+    /// ordered start", "Restart on failure"): like
+    /// ``addUnit(name:config:executorWorkers:shutdownTimeout:make:)``, and `make` is kept, so
+    /// that a restart creates a fresh instance from it with a fresh context.
+    public func addUnit(
+        name: String,
+        config: PluginConfig,
+        options: UnitOptions,
+        make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
+    ) throws -> ManagedUnit {
+        try addUnit(
+            name: name,
+            config: config,
+            executorWorkers: options.executorWorkers,
+            shutdownTimeout: options.shutdownTimeout,
+            make: make
+        )
+    }
+
     /// Registers a unit that runs `main` (the `run {}` program) in load order.
     ///
     /// - Parameters:

@@ -1,8 +1,12 @@
 /// Hooks for the moments a supervisor cares about (systemd's sd_notify, for example). Every
 /// hook is called on the manager's control thread and must return quickly.
 public struct LifecycleObserver: Sendable {
-    /// Every unit has been started; the argument is how many.
+    /// Every unit is ready; the argument is how many.
     public var ready: @Sendable (_ units: Int) -> Void = { _ in }
+    /// The manager waits for `unit` to become ready, for at most `limit`.
+    public var waitingForReady: @Sendable (_ unit: String, _ limit: Duration) -> Void = { _, _ in }
+    /// `unit` is being restarted after a failure (its `attempt`-th restart within its window).
+    public var restarting: @Sendable (_ unit: String, _ attempt: Int) -> Void = { _, _ in }
     /// The first shutdown trigger fired.
     public var shutdownStarted: @Sendable (_ trigger: ShutdownTrigger) -> Void = { _ in }
     /// A unit's teardown begins; it has at most `limit`.

@@ -23,6 +23,9 @@ public struct UnitTeardownReport: Sendable {
     public var abandoned = WorkSummary()
     /// The whole teardown's duration.
     public var total: Duration = .zero
+    /// How many times the unit was restarted after a failure before this teardown (README,
+    /// "Restart on failure").
+    public var restarts = 0
 
     /// `callbacks 0.001s, cancel 0.000s, wait 2.001s, drain 0.000s`.
     public var phaseSummary: String {
@@ -52,9 +55,12 @@ public struct ShutdownReport: Sendable {
     /// A table, one row per unit in teardown order: outcome, total, each phase's time (`-` for a
     /// phase not reached), and what was abandoned (summarised when long: see ``WorkSummary``).
     public var summary: String {
-        let header = ["plugin", "outcome", "total"] + UnitTeardownReport.Phase.allCases.map(\.rawValue) + ["abandoned"]
+        let header =
+            ["plugin", "outcome", "restarts", "total"] + UnitTeardownReport.Phase.allCases.map(\.rawValue) + [
+                "abandoned"
+            ]
         let rows = units.map { unit in
-            [unit.name, unit.expiredIn == nil ? "ok" : "abandoned", unit.total.seconds]
+            [unit.name, unit.expiredIn == nil ? "ok" : "abandoned", "\(unit.restarts)", unit.total.seconds]
                 + UnitTeardownReport.Phase.allCases.map { unit.phaseTimes[$0]?.seconds ?? "-" }
                 + [unit.abandoned.count == 0 ? "-" : unit.abandoned.description]
         }

@@ -6,6 +6,10 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
     case requested(plugin: String, reason: String)
     /// An unhandled error with `--stop-on-unhandled-errors`.
     case unhandledError(plugin: String, what: String)
+    /// A plugin did not become ready (README, "Readiness and ordered start").
+    case startFailed(plugin: String, reason: String)
+    /// A plugin failed after spending its restart budget (README, "Restart on failure").
+    case restartBudgetSpent(plugin: String, lastError: String)
 
     /// One phrase for logs.
     public var description: String {
@@ -13,6 +17,9 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
         case .signal(let name, _): return name
         case .requested(let plugin, let reason): return "requestShutdown from \(plugin) (\(reason))"
         case .unhandledError(let plugin, let what): return "unhandled error in \(plugin): \(what)"
+        case .startFailed(let plugin, let reason): return "plugin \(plugin) failed to start: \(reason)"
+        case .restartBudgetSpent(let plugin, let lastError):
+            return "plugin \(plugin) spent its restart budget; last error: \(lastError)"
         }
     }
 }

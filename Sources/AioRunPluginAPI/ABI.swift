@@ -10,6 +10,9 @@
 /// see README "Writing a plugin", "How the API evolves".
 ///
 /// 2: `AioRunAPIError` became a struct with a `Code`; the library is built with library evolution.
+/// API 2.1 added readiness (``PluginReadiness``, ``PluginContext/reportReady()``), failure reports
+/// (``PluginContext/reportFailure(_:)``), ``PluginContext/isDraining`` and
+/// ``PluginContext/shutdownTimeout``.
 @_alwaysEmitIntoClient
 public var AIORUN_PLUGIN_ABI: UInt32 { 2 }
 
@@ -18,7 +21,7 @@ public var AIORUN_PLUGIN_ABI: UInt32 { 2 }
 /// built against `2.0` runs in a host with `2.1`, while one built against `2.1` may use what a
 /// `2.0` host lacks.
 @_alwaysEmitIntoClient
-public var AIORUN_PLUGIN_API_VERSION: String { "2.0.0" }
+public var AIORUN_PLUGIN_API_VERSION: String { "2.1.0" }
 
 /// Reports the ABI number of the `libAioRunPluginAPI.so` that is actually loaded.
 ///

@@ -25,3 +25,25 @@ extension PluginContext {
         try await shutdownWaitsFor(label, file: file, line: line, run)
     }
 }
+
+extension PluginContext {
+    /// ``runGracefully(_:file:line:run:beginGracefulShutdown:)`` for a plugin exported with
+    /// ``PluginReadiness/whenReported`` (API 2.1): `run` receives a function to call once the
+    /// service serves (Hummingbird's `onServerRunning`, say), which calls ``reportReady()``.
+    ///
+    ///     try await context.runGracefully(
+    ///         run: { ready in try await app.run(onServerRunning: { _ in ready() }) },
+    ///         beginGracefulShutdown: { group.triggerGracefulShutdown() }
+    ///     )
+    public func runGracefully(
+        _ label: String = "service",
+        file: String = #fileID,
+        line: Int = #line,
+        run: @escaping @Sendable (_ ready: @escaping @Sendable () -> Void) async throws -> Void,
+        beginGracefulShutdown: @escaping @Sendable () async -> Void
+    ) async throws {
+        let ready: @Sendable () -> Void = { [self] in reportReady() }
+        try await runGracefully(label, file: file, line: line, run: { try await run(ready) }, beginGracefulShutdown: beginGracefulShutdown)
+    }
+}
+

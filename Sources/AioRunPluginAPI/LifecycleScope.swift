@@ -23,4 +23,31 @@ public protocol LifecycleScope: AnyObject, Sendable {
 
     /// The most worker threads the plugin's executor pool will create.
     var executorWorkers: Int { get }
+
+    /// The plugin says it is ready (API 2.1).
+    func reportReady()
+    /// The plugin says it has failed (API 2.1).
+    func reportFailure(_ error: any Error)
+    /// Whether the host is draining, or this instance is being torn down (API 2.1).
+    var isDraining: Bool { get }
+    /// Whether the unit counts as ready (API 2.1).
+    var isReady: Bool { get }
+    /// The unit's teardown time limit (API 2.1).
+    var shutdownTimeout: Duration { get }
 }
+
+/// The requirements API 2.1 added, with defaults for runtimes built before them (README, "How the
+/// API evolves").
+extension LifecycleScope {
+    /// The plugin says it is ready; see ``PluginContext/reportReady()``.
+    public func reportReady() {}
+    /// The plugin says it has failed; see ``PluginContext/reportFailure(_:)``.
+    public func reportFailure(_ error: any Error) {}
+    /// Whether the host is draining; see ``PluginContext/isDraining``.
+    public var isDraining: Bool { false }
+    /// Whether the unit counts as ready; see ``PluginContext/isReady``.
+    public var isReady: Bool { true }
+    /// The unit's teardown time limit; see ``PluginContext/shutdownTimeout``.
+    public var shutdownTimeout: Duration { .seconds(60) }
+}
+

@@ -11,6 +11,9 @@ public final class PluginDescriptor: Sendable {
     public let apiVersion: String
     /// Creates the plugin instance. Throwing rejects the plugin before anything runs.
     public let make: @Sendable (PluginContext) throws -> any AioRunPlugin
+    /// How the plugin becomes ready (API 2.1; ``PluginReadiness/atStart`` for plugins built
+    /// before it).
+    public let readiness: PluginReadiness
 
     /// Creates a descriptor. Runtime only: plugins call ``aiorunExportPlugin(hostABI:pluginABI:name:make:)``.
     @_spi(AioRunRuntime)
@@ -18,11 +21,13 @@ public final class PluginDescriptor: Sendable {
         name: String,
         abi: UInt32,
         apiVersion: String,
+        readiness: PluginReadiness = .atStart,
         make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
     ) {
         self.name = name
         self.abi = abi
         self.apiVersion = apiVersion
+        self.readiness = readiness
         self.make = make
     }
 }
@@ -38,6 +43,18 @@ extension PluginDescriptor {
         make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
     ) -> PluginDescriptor {
         PluginDescriptor(name: name, abi: abi, apiVersion: apiVersion, make: make)
+    }
+
+    /// ``exported(name:abi:apiVersion:make:)`` with the plugin's declared readiness (API 2.1).
+    @usableFromInline
+    static func exported(
+        name: String,
+        abi: UInt32,
+        apiVersion: String,
+        readiness: PluginReadiness,
+        make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
+    ) -> PluginDescriptor {
+        PluginDescriptor(name: name, abi: abi, apiVersion: apiVersion, readiness: readiness, make: make)
     }
 }
 
@@ -68,6 +85,36 @@ public func aiorunExportPlugin(
         name: name,
         abi: AIORUN_PLUGIN_ABI,
         apiVersion: AIORUN_PLUGIN_API_VERSION,
+        make: make
+    )
+    return Unmanaged.passRetained(descriptor).toOpaque()
+}
+
+/// ``aiorunExportPlugin(hostABI:pluginABI:name:make:)`` for a plugin that declares how it becomes
+/// ready (API 2.1; README, "Readiness and ordered start"):
+///
+///     aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "web", readiness: .whenReported) {
+///         WebPlugin(context: $0)
+///     }
+///
+/// With ``PluginReadiness/whenReported`` the plugin calls ``PluginContext/reportReady()`` once it
+/// serves; the host waits for that, within the plugin's startup time limit, before it starts the
+/// next plugin and before it announces readiness.
+@_alwaysEmitIntoClient
+public func aiorunExportPlugin(
+    hostABI: UInt32,
+    pluginABI: UnsafeMutablePointer<UInt32>?,
+    name: String,
+    readiness: PluginReadiness,
+    make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
+) -> UnsafeMutableRawPointer? {
+    pluginABI?.pointee = AIORUN_PLUGIN_ABI
+    guard hostABI == AIORUN_PLUGIN_ABI else { return nil }
+    let descriptor = PluginDescriptor.exported(
+        name: name,
+        abi: AIORUN_PLUGIN_ABI,
+        apiVersion: AIORUN_PLUGIN_API_VERSION,
+        readiness: readiness,
         make: make
     )
     return Unmanaged.passRetained(descriptor).toOpaque()
