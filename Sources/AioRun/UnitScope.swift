@@ -14,6 +14,12 @@ struct UnitEvents: Sendable {
     let requestShutdown: @Sendable (String, String) -> Void
     /// Something worth a warning that is not an error. Arguments: plugin, message.
     let warn: @Sendable (String, String) -> Void
+    /// The unit said it is ready (README, "Readiness and ordered start"); once per unit.
+    var ready: @Sendable (UnitScope) -> Void = { _ in }
+    /// The unit failed while running: its `run()` threw (what: `task "run()"`), or it called
+    /// `reportFailure` (what: `reportFailure`) (README, "Restart on failure"). Arguments: the
+    /// unit, what failed, the error.
+    var failed: @Sendable (UnitScope, String, any Error) -> Void = { _, _, _ in }
 }
 
 /// One plugin's (or the `run {}` program's) share of the lifecycle manager: its tracked tasks,
@@ -29,6 +35,10 @@ final class UnitScope: LifecycleScope {
         var context: PluginContext?
         /// How many tasks, shields and callbacks plugin code started after the unit stopped.
         var startsAfterStop = 0
+        /// Whether the unit is ready (README, "Readiness and ordered start").
+        var ready = false
+        /// Whether the host is draining (from the first shutdown trigger on).
+        var draining = false
 
         var isIdle: Bool { tasks.isEmpty && shields.isEmpty }
 
@@ -64,6 +74,52 @@ final class UnitScope: LifecycleScope {
     }
 
     var executorWorkers: Int { pool.maxWorkers }
+
+    // MARK: - Readiness and failure (README, "Readiness and ordered start", "Restart on failure")
+
+    func reportReady() {
+        let first = state.withLock { state -> Bool in
+            guard !state.ready, state.phase == .running else { return false }
+            state.ready = true
+            return true
+        }
+        if first { events.ready(self) }
+    }
+
+    func reportFailure(_ error: any Error) {
+        guard state.withLock({ $0.phase == .running }) else {
+            events.warn(name, "reportFailure(\(error)) during teardown: ignored")
+            return
+        }
+        events.failed(self, "reportFailure", error)
+    }
+
+    var isReady: Bool { state.withLock { $0.ready } }
+
+    var isDraining: Bool { state.withLock { $0.draining || $0.phase > .running } }
+
+    /// Marks a unit that is ready at start as ready, without an event: the manager knows.
+    func markReady() {
+        state.withLock { $0.ready = true }
+    }
+
+    /// The host started draining: ``isDraining`` is true from now on.
+    func markDraining() {
+        state.withLock { $0.draining = true }
+    }
+
+    /// Starts the unit's main as its `run()` task, from the control thread. An error it throws
+    /// while the unit runs is a failure for the manager to judge (``UnitEvents/failed``); once
+    /// teardown has begun it is an unhandled error, as from any tracked task.
+    func startMain(_ main: @escaping @Sendable () async throws -> Void) {
+        spawn(label: "run()", fromControlThread: true) { [self] in
+            do {
+                try await main()
+            } catch  where !(error is CancellationError) && state.withLock({ $0.phase == .running }) {
+                events.failed(self, "task \"run()\"", error)
+            }
+        }
+    }
 
     // MARK: - LifecycleScope
 
