@@ -42,7 +42,9 @@ struct Supervision {
         let started = ContinuousClock.now
         slot.status = .starting(unit, since: started)
         unit.startMain(main)
-        if slot.settings.readiness == .atStart {
+        // Ready at start, or already reported (from its initializer, say: that event found the
+        // unit not started yet and was dropped).
+        if slot.settings.readiness == .atStart || unit.isReady {
             unit.markReady()
             becameReady(unit, of: slot, since: started)
             return

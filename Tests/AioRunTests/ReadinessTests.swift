@@ -116,6 +116,24 @@ final class ReadinessTests: XCTestCase {
         XCTAssertEqual(report?.trigger?.description, "plugin b failed to start: run() threw: boom 1")
     }
 
+    func testReadinessReportedByTheInitializerCounts() async throws {
+        let lines = CapturedLines()
+        var options = LifecycleOptions()
+        options.startupTimeout = .seconds(5)
+        let manager = await LifecycleManager(options: options, logger: lines.logger)
+        let unit = try manager.addUnit(
+            name: "eager",
+            config: PluginConfig(),
+            options: UnitOptions(readiness: .whenReported)
+        ) { context in
+            context.reportReady()
+            return ScriptedPlugin(context: context) { context in context.requestShutdown(reason: "test over") }
+        }
+        let report = await runBounded(manager, [unit])
+        XCTAssertEqual(report?.exitCode, AioRunExitCode.clean, "\(lines.all)")
+        XCTAssertEqual(lines.containing("ready: 1 plugins running").count, 1, "\(lines.all)")
+    }
+
     func testDrainingIsVisibleFromTheTriggerOn() async throws {
         let manager = await LifecycleManager(options: LifecycleOptions(), logger: CapturedLines().logger)
         let seen = LockedValue<[Bool]>([])
