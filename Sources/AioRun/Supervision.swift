@@ -23,6 +23,8 @@ struct Supervision {
     var startupTimers: [ObjectIdentifier: Task<Void, Never>] = [:]
     /// Whether `ready: N plugins running` has been announced.
     var announced = false
+    /// When each restarted instance's creation began, until it is started.
+    var madeSince: [ObjectIdentifier: ContinuousClock.Instant] = [:]
 
     var logger: Logger { manager.logger }
     var options: LifecycleOptions { manager.options }
@@ -37,9 +39,14 @@ struct Supervision {
     }
 
     /// Starts `unit`'s `run()`. A unit ready at start is ready at once; for one that reports
-    /// readiness, its startup time limit begins.
-    mutating func start(_ unit: UnitScope, of slot: UnitSlot, main: @escaping @Sendable () async throws -> Void) {
-        let started = ContinuousClock.now
+    /// readiness, its startup time limit runs from `since` (a restarted instance's limit covers
+    /// its initializer too).
+    mutating func start(
+        _ unit: UnitScope,
+        of slot: UnitSlot,
+        main: @escaping @Sendable () async throws -> Void,
+        since started: ContinuousClock.Instant = .now
+    ) {
         slot.status = .starting(unit, since: started)
         unit.startMain(main)
         // Ready at start, or already reported (from its initializer, say: that event found the
@@ -49,6 +56,12 @@ struct Supervision {
             becameReady(unit, of: slot, since: started)
             return
         }
+        startTimer(for: unit, of: slot, since: started)
+    }
+
+    /// Starts `unit`'s startup time limit from `started`, unless it runs already.
+    private mutating func startTimer(for unit: UnitScope, of slot: UnitSlot, since started: ContinuousClock.Instant) {
+        guard startupTimers[ObjectIdentifier(unit)] == nil else { return }
         let limit = slot.settings.startupTimeout
         options.observer.waitingForReady(slot.name, limit)
         startupTimers[ObjectIdentifier(unit)] = Task(executorPreference: ControlExecutor.shared) {
@@ -100,9 +113,14 @@ struct Supervision {
             let reason = what == "reportFailure" ? "reported failure: \(error)" : "run() threw: \(error)"
             failed(unit, of: slot, what: what, error: error, reason: reason)
         case .startupExpired(let unit):
-            guard let slot = slot(of: unit), case .starting = slot.status else { return }
-            let error = NotReadyInTime(limit: slot.settings.startupTimeout)
-            failed(unit, of: slot, what: "startup", error: error, reason: "\(error)")
+            guard let slot = slot(of: unit) else { return }
+            switch slot.status {
+            case .created, .starting:
+                let error = NotReadyInTime(limit: slot.settings.startupTimeout)
+                failed(unit, of: slot, what: "startup", error: error, reason: "\(error)")
+            default:
+                return
+            }
         case .tornDownForRestart(let slot, let report, let delay):
             slot.status = .waitingToRestart(lastTeardown: report)
             Task(executorPreference: ControlExecutor.shared) { [mailbox = manager.mailbox] in
@@ -111,6 +129,17 @@ struct Supervision {
             }
         case .restartDue(let slot):
             restart(slot)
+        case .instanceMade(let unit, let made):
+            guard let slot = slot(of: unit), case .created = slot.status else { return }
+            switch made {
+            case .success(let main):
+                manager.checkSignalDispositions(blame: slot.name)
+                slot.main = main
+                start(unit, of: slot, main: main, since: madeSince[ObjectIdentifier(unit)] ?? .now)
+            case .failure(let error):
+                failed(unit, of: slot, what: "create", error: error, reason: "its initializer threw: \(error)")
+            }
+            madeSince.removeValue(forKey: ObjectIdentifier(unit))
         }
     }
 
@@ -170,20 +199,19 @@ struct Supervision {
     }
 
     /// The wait after a failure is over: a fresh instance is made through the plugin's factory,
-    /// with a fresh context, and started; it must become ready again.
+    /// with a fresh context, on a thread of its own (an initializer that hangs must not stop the
+    /// control thread, which handles signals); ``SupervisorEvent/instanceMade(_:_:)`` starts it.
+    /// Its startup time limit runs from now, so a hanging initializer is a failure too.
     private mutating func restart(_ slot: UnitSlot) {
         guard case .waitingToRestart = slot.status, let make = slot.make else { return }
         let (unit, context) = manager.makeInstance(name: slot.name, config: slot.config, settings: slot.settings)
-        do {
-            let main = try make(context)
-            manager.checkSignalDispositions(blame: slot.name)
-            slot.main = main
-            slot.status = .created(unit)
-            start(unit, of: slot, main: main)
-        } catch {
-            // Nothing of the instance ran: count it against the budget and wait again.
-            slot.status = .created(unit)
-            failed(unit, of: slot, what: "create", error: error, reason: "its initializer threw: \(error)")
+        slot.status = .created(unit)
+        let now = ContinuousClock.now
+        madeSince[ObjectIdentifier(unit)] = now
+        startTimer(for: unit, of: slot, since: now)
+        OwnThread.start("aiorun-create") { [mailbox = manager.mailbox] in
+            let made = Result { try make(context) }
+            mailbox.post(.instanceMade(unit, made))
         }
     }
 }

@@ -13,6 +13,8 @@ enum SupervisorEvent: Sendable {
     case tornDownForRestart(UnitSlot, UnitTeardownReport, delay: Duration)
     /// A slot's wait before its restart is over.
     case restartDue(UnitSlot)
+    /// A restarted instance's initializer, run on a thread of its own, returned its main or threw.
+    case instanceMade(UnitScope, Result<@Sendable () async throws -> Void, any Error>)
 }
 
 /// The control loop's queue of events: any thread posts, the loop takes them one at a time, in

@@ -39,6 +39,8 @@ final class UnitScope: LifecycleScope {
         var ready = false
         /// Whether the host is draining (from the first shutdown trigger on).
         var draining = false
+        /// How many failures this instance reported while running.
+        var failures = 0
 
         var isIdle: Bool { tasks.isEmpty && shields.isEmpty }
 
@@ -87,11 +89,30 @@ final class UnitScope: LifecycleScope {
     }
 
     func reportFailure(_ error: any Error) {
-        guard state.withLock({ $0.phase == .running }) else {
-            events.warn(name, "reportFailure(\(error)) during teardown: ignored")
+        failed("reportFailure", error)
+    }
+
+    /// A failure while running goes to the manager once per instance; later ones (a plugin that
+    /// reports from many tasks at once) are logged at powers of two, with their count, so they
+    /// neither flood the log nor pass silently. During teardown a failure is only logged.
+    private func failed(_ what: String, _ error: any Error) {
+        let (running, count) = state.withLock { state -> (Bool, Int) in
+            guard state.phase == .running else { return (false, 0) }
+            state.failures += 1
+            return (true, state.failures)
+        }
+        guard running else {
+            events.warn(name, "\(what) during teardown: \(error)")
             return
         }
-        events.failed(self, "reportFailure", error)
+        if count == 1 {
+            events.failed(self, what, error)
+        } else if count & (count - 1) == 0 {
+            events.warn(
+                name,
+                "\(what) again (\(count) failures of this instance so far; logged at powers of two): \(error)"
+            )
+        }
     }
 
     var isReady: Bool { state.withLock { $0.ready } }

@@ -1,4 +1,5 @@
 import AioRunPluginAPI
+import Dispatch
 import Logging
 import XCTest
 
@@ -91,6 +92,74 @@ final class RestartTests: XCTestCase {
         let report = await runBounded(manager, [unit])
         XCTAssertEqual(report?.exitCode, AioRunExitCode.unhandledError, report?.summary ?? "")
         XCTAssertEqual(lines.containing("task \"run()\" failed: boom 3").count, 1, "\(lines.all)")
+    }
+
+    func testAnInitializerThatHangsOnRestartIsAFailureAndDoesNotStopTheManager() async throws {
+        let lines = CapturedLines()
+        var options = LifecycleOptions()
+        options.startupTimeout = .milliseconds(300)
+        let manager = await LifecycleManager(options: options, logger: lines.logger)
+        let made = LockedValue(0)
+        let release = DispatchSemaphore(value: 0)
+        defer { release.signal() }
+        let unit = try manager.addUnit(
+            name: "hangs",
+            config: PluginConfig(),
+            options: UnitOptions(restart: quickRestarts(max: 1))
+        ) { context in
+            let count = made.withLock {
+                $0 += 1
+                return $0
+            }
+            // The restarted instance's initializer blocks its thread far beyond the limit.
+            if count > 1 { _ = release.wait(timeout: .now() + 20) }
+            return ScriptedPlugin(context: context) { context in
+                try await Task.sleep(for: .milliseconds(20))
+                context.reportFailure(Boom(id: count))
+                try await Task.sleep(for: .seconds(3600))
+            }
+        }
+        let started = ContinuousClock.now
+        let report = await runBounded(manager, [unit], within: .seconds(10))
+        XCTAssertEqual(report?.exitCode, AioRunExitCode.restartBudgetSpent, "\(lines.all)")
+        XCTAssertEqual(
+            report?.trigger?.description,
+            "plugin hangs spent its restart budget; last error: not ready within 0.300s"
+        )
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "the hung initializer held the manager up")
+    }
+
+    func testManyFailureReportsFromOneInstanceRestartItOnce() async throws {
+        let lines = CapturedLines()
+        let manager = await LifecycleManager(options: LifecycleOptions(), logger: lines.logger)
+        let made = LockedValue(0)
+        let unit = try manager.addUnit(
+            name: "noisy",
+            config: PluginConfig(),
+            options: UnitOptions(restart: quickRestarts(max: 3), readiness: .whenReported)
+        ) { context in
+            let count = made.withLock {
+                $0 += 1
+                return $0
+            }
+            return ScriptedPlugin(context: context) { context in
+                if count == 1 {
+                    for index in 0..<1000 { context.reportFailure(Boom(id: index)) }
+                    try await Task.sleep(for: .seconds(3600))
+                }
+                context.reportReady()
+                context.requestShutdown(reason: "test over")
+            }
+        }
+        let report = await runBounded(manager, [unit])
+        XCTAssertEqual(report?.exitCode, AioRunExitCode.clean, "\(lines.all)")
+        XCTAssertEqual(report?.units.first?.restarts, 1)
+        XCTAssertEqual(lines.containing("restarting in").count, 1)
+        XCTAssertEqual(
+            lines.containing("failures of this instance so far").count,
+            9,
+            "2, 4, … 512: \(lines.all.count) lines"
+        )
     }
 
     func testBackoffDoublesUpToItsCap() {
