@@ -20,8 +20,9 @@ public struct ManagedUnit: Sendable {
     var main: (@Sendable () async throws -> Void)?
 }
 
-/// The one lifecycle manager of a process: it starts every unit in load order, waits for the
-/// first shutdown trigger, then tears the units down one by one in reverse load order.
+/// The one lifecycle manager of a process: it starts every unit in load order, each once the one
+/// before is ready, supervises them until the first shutdown trigger, then tears the units down
+/// one by one in reverse load order.
 ///
 /// The sequence itself reads top to bottom in ``startAndShutDown(_:)`` (Shutdown.swift); its
 /// bookkeeping is in ShutdownBookkeeping.swift, the signal responses in SignalResponses.swift.
@@ -236,10 +237,11 @@ public final class LifecycleManager: Sendable {
         return unit
     }
 
-    /// Starts each unit's main in load order, all concurrently, logs `ready: N plugins running`,
-    /// waits for the first shutdown trigger, and tears the units down in reverse load order (see
-    /// README, "How shutdown proceeds"). Returns the report; its `exitCode` is the process's exit
-    /// code.
+    /// Starts the units in load order, each once the one before is ready (README, "Readiness and
+    /// ordered start"), logs `ready: N plugins running` once all are, restarts failed units
+    /// within their budget until the first shutdown trigger, and tears the units down in reverse
+    /// load order (README, "How shutdown proceeds"). Returns the report; its `exitCode` is the
+    /// process's exit code.
     public func run(_ units: [ManagedUnit]) async -> ShutdownReport {
         // The manager's own control flow runs on its dedicated thread (see ControlExecutor).
         await withTaskExecutorPreference(ControlExecutor.shared) {

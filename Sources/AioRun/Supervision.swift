@@ -32,7 +32,12 @@ struct Supervision {
     /// Starts units until one must be waited for (ordered start) or all are started.
     mutating func startMore() {
         while awaited == nil, let slot = toStart.popFirst() {
-            guard let unit = slot.live, let main = slot.main else { continue }
+            guard let unit = slot.live else { continue }
+            guard let main = slot.main else {
+                // Nothing to run (a unit registered without a main): nothing to wait for.
+                slot.status = .ready(unit)
+                continue
+            }
             start(unit, of: slot, main: main)
             if !unit.isReady && !options.concurrentStart { awaited = slot }
         }
@@ -48,11 +53,12 @@ struct Supervision {
         since started: ContinuousClock.Instant = .now
     ) {
         slot.status = .starting(unit, since: started)
+        // Ready at start: ready before its `run()` can look.
+        if slot.settings.readiness == .atStart { unit.markReady() }
         unit.startMain(main)
         // Ready at start, or already reported (from its initializer, say: that event found the
         // unit not started yet and was dropped).
-        if slot.settings.readiness == .atStart || unit.isReady {
-            unit.markReady()
+        if unit.isReady {
             becameReady(unit, of: slot, since: started)
             return
         }

@@ -39,7 +39,7 @@ final class UnitScope: LifecycleScope {
         var ready = false
         /// Whether the host is draining (from the first shutdown trigger on).
         var draining = false
-        /// How many failures this instance reported while running.
+        /// How many failures this instance reported.
         var failures = 0
 
         var isIdle: Bool { tasks.isEmpty && shields.isEmpty }
@@ -93,20 +93,20 @@ final class UnitScope: LifecycleScope {
     }
 
     /// A failure while running goes to the manager once per instance; later ones (a plugin that
-    /// reports from many tasks at once) are logged at powers of two, with their count, so they
-    /// neither flood the log nor pass silently. During teardown a failure is only logged.
+    /// reports from many tasks at once, before or during the teardown that follows) are logged at
+    /// powers of two, with their count, so they neither flood the log nor pass silently. A first
+    /// failure during teardown is only logged.
     private func failed(_ what: String, _ error: any Error) {
         let (running, count) = state.withLock { state -> (Bool, Int) in
-            guard state.phase == .running else { return (false, 0) }
             state.failures += 1
-            return (true, state.failures)
-        }
-        guard running else {
-            events.warn(name, "\(what) during teardown: \(error)")
-            return
+            return (state.phase == .running, state.failures)
         }
         if count == 1 {
-            events.failed(self, what, error)
+            if running {
+                events.failed(self, what, error)
+            } else {
+                events.warn(name, "\(what) during teardown: \(error)")
+            }
         } else if count & (count - 1) == 0 {
             events.warn(
                 name,
