@@ -140,6 +140,27 @@ final class HTTPPluginEndToEndTests: XCTestCase {
         _ = try slow.wait(within: .seconds(20))  // the connection dies with the host
     }
 
+    /// A port that cannot be bound is found in `run()`, before the plugin reports ready, so it
+    /// fails the start (README, "Readiness and ordered start"): with two aliases on one port, b's
+    /// bind fails, the host names b and the error, tears b then a down, and exits 69.
+    func testPortInUseFailsTheStart() throws {
+        let library = try HTTPPluginLibrary.path()
+        let port = try FreePorts.one()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(port)", "--set", "b.port=\(port)",
+        ])
+        try host.expectExit(69, within: .seconds(60))
+        let failed = try host.waitForLine(containing: "plugin b failed to start: run() threw:", within: .seconds(1))
+        XCTAssertTrue(failed.text.contains("Address already in use"), failed.text)
+        XCTAssertNotNil(host.index(of: "plugin a ready in"), host.transcript)
+        XCTAssertLessThan(
+            host.index(of: "stopped plugin b") ?? .max,
+            host.index(of: "stopped plugin a") ?? .min,
+            host.transcript
+        )
+        XCTAssertNil(host.index(of: "plugins running"), host.transcript)
+    }
+
     /// A port that is missing, malformed or out of range rejects the plugin at load: exit 65.
     func testBadPortRejectsThePluginAtLoad() throws {
         let library = try HTTPPluginLibrary.path()
