@@ -30,9 +30,15 @@ final class RestartEndToEndTests: XCTestCase {
         try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
         try host.waitForLine(containing: "[b] faulty working (instance 3)", within: .seconds(10))
         let transcript = host.transcript
-        let first = try XCTUnwrap(host.lines(containing: "plugin b failed: boom in instance 1 of 2").first, transcript)
+        let first = try XCTUnwrap(
+            host.lines(containing: "plugin b failed: run() threw: boom in instance 1 of 2").first,
+            transcript
+        )
         XCTAssertTrue(first.contains("restarting in 0.100s (restart 1 of at most 5 within 60.000s)"), first)
-        let second = try XCTUnwrap(host.lines(containing: "plugin b failed: boom in instance 2 of 2").first, transcript)
+        let second = try XCTUnwrap(
+            host.lines(containing: "plugin b failed: run() threw: boom in instance 2 of 2").first,
+            transcript
+        )
         XCTAssertTrue(second.contains("restarting in 0.200s (restart 2 of at most 5 within 60.000s)"), second)
         let readyLine = try XCTUnwrap(host.lines(containing: "plugin b ready in").first, transcript)
         XCTAssertTrue(readyLine.contains("ready in") && readyLine.contains("(restart 2)"), readyLine)
@@ -44,7 +50,10 @@ final class RestartEndToEndTests: XCTestCase {
             XCTAssertNotNil(started, "instance \(instance) did not run after the last teardown:\n\(transcript)")
             position = started ?? position
             if instance < 3 {
-                let failed = host.index(of: "plugin b failed: boom in instance \(instance)", from: position)
+                let failed = host.index(
+                    of: "plugin b failed: run() threw: boom in instance \(instance)",
+                    from: position
+                )
                 let stopped = host.index(of: "stopped plugin b", from: failed ?? position)
                 XCTAssertNotNil(stopped, "instance \(instance) was not torn down before the next:\n\(transcript)")
                 position = stopped ?? position
@@ -78,7 +87,7 @@ final class RestartEndToEndTests: XCTestCase {
         try host.waitForLine(containing: "[b] faulty working (instance 2)", within: .seconds(60))
         let transcript = host.transcript
         let failed = try XCTUnwrap(
-            host.lines(containing: "plugin b failed: listener died in instance 1 of 1").first,
+            host.lines(containing: "plugin b failed: reported failure: listener died in instance 1 of 1").first,
             transcript
         )
         XCTAssertTrue(failed.contains("restarting in 0.100s (restart 1 of at most 5 within 60.000s)"), failed)
@@ -110,13 +119,13 @@ final class RestartEndToEndTests: XCTestCase {
         let spent = try XCTUnwrap(host.lines(containing: "restart budget spent").first, transcript)
         XCTAssertTrue(
             spent.contains(
-                "plugin b failed: boom in instance 3 of 1000; restart budget spent (2 restarts within 60.000s)"
+                "plugin b failed: run() threw: boom in instance 3 of 1000; restart budget spent (2 restarts within 60.000s)"
             ),
             spent
         )
         XCTAssertTrue(
             transcript.contains(
-                "shutdown report: trigger=plugin b spent its restart budget; last error: boom in instance 3 of 1000"
+                "shutdown report: trigger=plugin b spent its restart budget; last error: run() threw: boom in instance 3 of 1000"
             ),
             transcript
         )
