@@ -13,12 +13,12 @@ final class ReadinessEndToEndTests: XCTestCase {
     /// The Faulty fixture's environment for a library that reports its own readiness.
     static let reported = ["AIORUN_FAULTY_READINESS": "reported"]
 
-    /// Three plugins reporting ready after 1400, 100 and 700 ms, loaded a, b, c.
+    /// Three plugins reporting ready after 1800, 500 and 1100 ms, loaded a, b, c.
     static let threeSlowStarters = [
         "a=\(Products.plugin("faulty"))", "b=\(Products.plugin("faulty"))", "c=\(Products.plugin("faulty"))",
-        "--set", "a.mode=ready-after", "--set", "a.delay-ms=1400",
-        "--set", "b.mode=ready-after", "--set", "b.delay-ms=100",
-        "--set", "c.mode=ready-after", "--set", "c.delay-ms=700",
+        "--set", "a.mode=ready-after", "--set", "a.delay-ms=1800",
+        "--set", "b.mode=ready-after", "--set", "b.delay-ms=500",
+        "--set", "c.mode=ready-after", "--set", "c.delay-ms=1100",
     ]
 
     // MARK: - READY=1 means serving
@@ -88,11 +88,11 @@ final class ReadinessEndToEndTests: XCTestCase {
         let output = host.output
         XCTAssertGreaterThanOrEqual(
             output[readyA].at - output[startedA].at,
-            .milliseconds(1300),
+            .milliseconds(1700),
             "a was counted ready before it reported:\n\(transcript)"
         )
-        XCTAssertEqual(readyInSeconds(host, "a").map { $0 >= 1.4 }, true, transcript)
-        XCTAssertEqual(readyInSeconds(host, "b").map { $0 >= 0.1 && $0 < 1.4 }, true, transcript)
+        XCTAssertEqual(readyInSeconds(host, "a").map { $0 >= 1.8 }, true, transcript)
+        XCTAssertEqual(readyInSeconds(host, "b").map { $0 >= 0.5 && $0 < 1.8 }, true, transcript)
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
         // Teardown mirrors the start: c, b, a.
         let stopped = ["c", "b", "a"].map { host.index(of: "stopped plugin \($0)") ?? -1 }
@@ -100,8 +100,8 @@ final class ReadinessEndToEndTests: XCTestCase {
         XCTAssertFalse(stopped.contains(-1), host.transcript)
     }
 
-    /// `--concurrent-start`: every `run()` starts at once in load order, the plugins become ready
-    /// in the order of their own readiness times (b 100 ms, c 700 ms, a 1400 ms), and
+    /// `--concurrent-start`: every `run()` starts at once, the plugins become ready
+    /// in the order of their own readiness times (b 500 ms, c 1100 ms, a 1800 ms), and
     /// `ready: 3 plugins running` waits for the last of them.
     func testConcurrentStartStartsAllAtOnceAndWaitsForAll() throws {
         let host = try ChildProcess.host(Self.threeSlowStarters + ["--concurrent-start"], environment: Self.reported)
@@ -112,12 +112,13 @@ final class ReadinessEndToEndTests: XCTestCase {
         }
         let ready = try ["b", "c", "a"].map { try XCTUnwrap(host.index(of: "plugin \($0) ready in"), transcript) }
         let all = try XCTUnwrap(host.index(of: "ready: 3 plugins running"), transcript)
-        XCTAssertEqual(started, started.sorted(), "not started in load order:\n\(transcript)")
+        // The tasks are started in load order but run concurrently: their first lines may come in
+        // any order, so only "all before any is ready" is checked.
         XCTAssertLessThan(started.max() ?? .max, ready.min() ?? .min, "a plugin waited for another:\n\(transcript)")
         XCTAssertEqual(ready, ready.sorted(), "not ready in the order of their delays:\n\(transcript)")
         XCTAssertLessThan(ready.max() ?? .max, all, transcript)
         // Each measured from its own start, which was the same for all three.
-        XCTAssertEqual(readyInSeconds(host, "a").map { $0 >= 1.4 && $0 < 2.2 }, true, transcript)
+        XCTAssertEqual(readyInSeconds(host, "a").map { $0 >= 1.8 }, true, transcript)
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
     }
 
