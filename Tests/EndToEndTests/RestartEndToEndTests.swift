@@ -139,6 +139,47 @@ final class RestartEndToEndTests: XCTestCase {
         XCTAssertEqual(host.reportedRestarts(of: "b"), 2, transcript)
     }
 
+    /// The same from a config file (README, "Command line"): the failing plugin's own
+    /// `[[plugin]]` entry says `restart = "on-failure"`, `restart-max = 1` and a
+    /// `startup-timeout`. One restart, then the second failure spends the budget: exit 71.
+    func testRestartPolicyFromTheConfigFile() throws {
+        let folder = try Scratch.folder(for: self)
+        let config = folder.appendingPathComponent("restart.toml")
+        let faulty = Products.plugin("faulty")
+        try """
+        [[plugin]]
+        load = "\(faulty)"
+        alias = "a"
+        [plugin.config]
+        mode = "ready-after"
+        delay-ms = "0"
+
+        [[plugin]]
+        load = "\(faulty)"
+        alias = "b"
+        restart = "on-failure"
+        restart-max = 1
+        startup-timeout = 5
+        [plugin.config]
+        mode = "fail-times"
+        fail-count = "1000"
+        fail-after-ready = "true"
+        delay-ms = "50"
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let host = try ChildProcess.host(["--config", config.path], environment: ReadinessEndToEndTests.reported)
+        try host.expectExit(71, within: .seconds(60))
+        let transcript = host.transcript
+        XCTAssertEqual(host.lines(containing: "restarting in").count, 1, transcript)
+        XCTAssertTrue(
+            host.lines(containing: "restart budget spent").first?.contains(
+                "plugin b failed: run() threw: boom in instance 2 of 1000; restart budget spent (1 restarts within"
+            ) ?? false,
+            transcript
+        )
+        XCTAssertEqual(host.reportedRestarts(of: "b"), 1, transcript)
+        XCTAssertEqual(host.reportedRestarts(of: "a"), 0, transcript)
+    }
+
     /// A signal during a restart's delay starts the normal shutdown at once: with failures after
     /// ready the delay grows 0.1, 0.2, 0.4, 0.8, 1.6, 3.2 s; SIGTERM right after the sixth failure
     /// is logged ends the host well within those 3.2 s, with exit 0, and no seventh instance.
