@@ -106,7 +106,24 @@ let package = Package(
             name: "SeedExample",
             dependencies: ["AioRun", "AioRunSignalInterposer"],
             path: "examples/InProcess",
-            exclude: ["README.md"],
+            exclude: ["README.md", "Twin"],
+            swiftSettings: swift6,
+            linkerSettings: exportsSignalGuard
+        ),
+        // The returning runner and the program's free functions (README, "In-process use"):
+        // aiorun's sample program's Swift twin, and the probe that the end-to-end tests drive
+        // through each runner feature with real signals.
+        .executableTarget(
+            name: "InProcessTwin",
+            dependencies: ["AioRun", "AioRunSignalInterposer"],
+            path: "examples/InProcess/Twin",
+            swiftSettings: swift6,
+            linkerSettings: exportsSignalGuard
+        ),
+        .executableTarget(
+            name: "RunnerProbe",
+            dependencies: ["AioRun", "AioRunSignalInterposer"],
+            path: "Tests/Fixtures/RunnerProbe",
             swiftSettings: swift6,
             linkerSettings: exportsSignalGuard
         ),
@@ -138,7 +155,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["aiorun-host", "SeedExample"],
+            dependencies: ["aiorun-host", "SeedExample", "InProcessTwin", "RunnerProbe"],
             swiftSettings: swift6
         ),
     ] + plugins.map(\.1)

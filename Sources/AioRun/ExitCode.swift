@@ -7,6 +7,10 @@ public enum AioRunExitCode {
     public static let clean: Int32 = 0
     /// A plugin failed and `--stop-on-unhandled-errors` stopped the host.
     public static let unhandledError: Int32 = 1
+    /// A plugin or the `run {}` program stopped with an error: `requestShutdown(error:)` (README,
+    /// "Exit codes", "In-process use"). The cause wins over ``abandoned``, as with
+    /// ``unhandledError``.
+    public static let stoppedWithError: Int32 = 3
     /// Usage error: a bad option or value.
     public static let usage: Int32 = 64
     /// A plugin was rejected while loading; nothing started.
@@ -36,7 +40,8 @@ public enum AioRunExitCode {
     }
 
     /// The code a finished shutdown earns, knowing its trigger: ``failedToStart`` when a plugin
-    /// failed to start, ``restartBudgetSpent`` when one spent its restart budget (the cause wins,
+    /// failed to start, ``restartBudgetSpent`` when one spent its restart budget,
+    /// ``stoppedWithError`` when one stopped with an error (the cause wins,
     /// as with ``unhandledError``), else as ``afterShutdown(stoppedForUnhandledError:abandonedAny:)``.
     public static func afterShutdown(
         trigger: ShutdownTrigger,
@@ -46,6 +51,7 @@ public enum AioRunExitCode {
         switch trigger {
         case .startFailed: return failedToStart
         case .restartBudgetSpent: return restartBudgetSpent
+        case .stoppedWithError: return stoppedWithError
         default: return afterShutdown(stoppedForUnhandledError: stoppedForUnhandledError, abandonedAny: abandonedAny)
         }
     }

@@ -45,6 +45,11 @@ public final class LifecycleManager: Sendable {
     let finished = Atomic<Bool>(false)
     /// When the manager was created, for the SIGUSR1 status report.
     let createdAt = ContinuousClock.now
+    /// The signal loop and the periodic signal check, ended when `run` returns (README,
+    /// "In-process use").
+    let signalTasks = LockedValue<[Task<Void, Never>]>([])
+    /// The errors a returning runner throws (see RunnerErrors.swift).
+    let stopErrors = LockedValue(StopErrors())
 
     /// Creates the manager and installs its signal handling at once, so that no signal sent
     /// while plugins load or start is lost, then guards those signals against plugin code (see
@@ -52,18 +57,21 @@ public final class LifecycleManager: Sendable {
     public init(options: LifecycleOptions, logger: Logger) async {
         self.options = options
         self.logger = logger
+        // Before anything below changes them: restored when `run` returns (README, "In-process use").
+        SignalDispositions.hold()
         // A reader that goes away (`aiorun-host … | head`) must give EPIPE on the next write, not
         // end the process without teardown (README, "Failure modes").
         signal(SIGPIPE, SIG_IGN)
         let signals = await SignalWatcher()
-        signals.start(
-            latch: latch,
+        let loop = signals.start(
+            first: { [self] name, number in received(firstSignal: name, number: number) },
             escalate: { [self] name, number in escalate(signal: name, number: number) },
             other: { [self] number in received(otherSignal: number) }
         )
         // After the dispositions above are in place: they are the ones the guard keeps.
         SignalGuard.arm()
-        startSignalSweep()
+        let sweep = startSignalSweep()
+        signalTasks.withLock { $0 = [loop, sweep] }
     }
 
     /// The shutdown trigger, if one has fired already (for example while plugins load).
@@ -125,6 +133,11 @@ public final class LifecycleManager: Sendable {
             },
             warn: { [logger] plugin, message in logger.warning("\(message)", metadata: ["plugin": "\(plugin)"]) }
         )
+        events.stop = { [self] plugin, error in stop(plugin: plugin, error: error) }
+        events.callbackFailed = { [self] plugin, what, error in
+            stopErrors.withLock { $0.callback = $0.callback ?? error }
+            reportUnhandled(plugin: plugin, what: what, error: error)
+        }
         events.ready = { [mailbox] unit in mailbox.post(.ready(unit)) }
         events.failed = { [self] unit, what, error in
             // Once shutdown has begun no loop takes failures: they are unhandled errors.
@@ -242,11 +255,18 @@ public final class LifecycleManager: Sendable {
     /// within their budget until the first shutdown trigger, and tears the units down in reverse
     /// load order (README, "How shutdown proceeds"). Returns the report; its `exitCode` is the
     /// process's exit code.
+    ///
+    /// Before it returns, it stops its signal handling and restores the signal dispositions it
+    /// found (README, "In-process use"), except inside ``exitAfter(_:)``: a process about to exit
+    /// keeps them until `_exit`, so that a signal during the exit's bounded flush still forces
+    /// the exit and a closed stdout still gives EPIPE.
     public func run(_ units: [ManagedUnit]) async -> ShutdownReport {
         // The manager's own control flow runs on its dedicated thread (see ControlExecutor).
-        await withTaskExecutorPreference(ControlExecutor.shared) {
+        let report = await withTaskExecutorPreference(ControlExecutor.shared) {
             await startAndShutDown(units)
         }
+        if !ProcessExitScope.isExiting { await releaseSignals() }
+        return report
     }
 
     /// `run(_:)` with each unit's main passed beside it, for units added with
@@ -271,6 +291,7 @@ public final class LifecycleManager: Sendable {
         guard options.stopOnUnhandledErrors else { return }
         sawUnhandledError.store(true, ordering: .relaxed)
         if latch.fire(.unhandledError(plugin: plugin, what: what)) {
+            stopErrors.withLock { $0.cause = error }
             logger.error("stopping because of --stop-on-unhandled-errors", metadata: ["plugin": "\(plugin)"])
         }
     }

@@ -19,6 +19,13 @@ public struct LifecycleOptions: Sendable {
     public var restart = RestartPolicy.no
     /// Hooks for a supervisor (systemd).
     public var observer = LifecycleObserver()
+    /// What the first SIGINT/SIGTERM does instead of starting the shutdown, like aiorun's
+    /// `shutdown_handler` (README, "In-process use"): `nil` (the default) starts it. The handler
+    /// runs as a tracked task of the first unit (the `main` of `run {}`), so it may finish a unit
+    /// of work and then call `requestShutdown`; until something starts the shutdown the program
+    /// runs on. A second SIGINT/SIGTERM still forces the exit with 128 + signal. For in-process
+    /// programs only: the host never sets it, and plugins cannot reach it.
+    public var shutdownHandler: (@Sendable (ShutdownSignal) async throws -> Void)?
 
     /// Creates options; the defaults are aiorun's.
     public init(
@@ -33,4 +40,12 @@ public struct LifecycleOptions: Sendable {
 
     /// `min(32, cores + 4)`, CPython's ThreadPoolExecutor default that aiorun uses.
     public static var defaultExecutorWorkers: Int { ExecutorPool.defaultWorkers }
+}
+
+/// The signal that a ``LifecycleOptions/shutdownHandler`` is called for.
+public struct ShutdownSignal: Sendable {
+    /// `SIGINT` or `SIGTERM`.
+    public let name: String
+    /// Its number.
+    public let number: Int32
 }

@@ -8,8 +8,10 @@ import Glibc
 /// cooperative pool cannot delay the exit of a host that has finished its shutdown. See
 /// ``terminateProcess(_:)`` for what happens to buffered output.
 public func exitAfter(_ body: @Sendable () async -> Int32) async -> Never {
-    let code = await withTaskExecutorPreference(ControlExecutor.shared) { () async -> Int32 in
-        terminateProcess(await body())
+    let code = await ProcessExitScope.$isExiting.withValue(true) {
+        await withTaskExecutorPreference(ControlExecutor.shared) { () async -> Int32 in
+            terminateProcess(await body())
+        }
     }
     // Not reached: the closure above exits on the control thread.
     terminateProcess(code)
@@ -33,4 +35,10 @@ public func terminateProcess(_ code: Int32) -> Never {
     flushed.wait(atMost: StandardOutput.exitFlushLimit)
     ChildProcesses.killAll()
     _exit(code)
+}
+
+/// Whether the running code is inside ``exitAfter(_:)``: the process exits once it returns, so a
+/// lifecycle manager keeps its signal handling until then (see ``LifecycleManager/run(_:)``).
+enum ProcessExitScope {
+    @TaskLocal static var isExiting = false
 }

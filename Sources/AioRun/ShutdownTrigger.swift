@@ -10,6 +10,8 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
     case startFailed(plugin: String, reason: String)
     /// A plugin failed after spending its restart budget (README, "Restart on failure").
     case restartBudgetSpent(plugin: String, lastError: String)
+    /// A plugin (or the program) called `requestShutdown(error:)` (README, "In-process use").
+    case stoppedWithError(plugin: String, error: String)
 
     /// One phrase for logs.
     public var description: String {
@@ -20,6 +22,7 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
         case .startFailed(let plugin, let reason): return "plugin \(plugin) failed to start: \(reason)"
         case .restartBudgetSpent(let plugin, let lastError):
             return "plugin \(plugin) spent its restart budget; last error: \(lastError)"
+        case .stoppedWithError(let plugin, let error): return "\(plugin) stopped with an error: \(error)"
         }
     }
 }

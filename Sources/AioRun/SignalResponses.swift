@@ -49,7 +49,7 @@ extension LifecycleManager {
     }
 
     /// The periodic check, on the control thread, until `run` has returned.
-    func startSignalSweep() {
+    func startSignalSweep() -> Task<Void, Never> {
         Task(executorPreference: ControlExecutor.shared) { [self] in
             while !finished.load(ordering: .relaxed) {
                 checkSignalDispositions()

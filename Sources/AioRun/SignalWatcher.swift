@@ -8,7 +8,8 @@ import Glibc
 /// Signals).
 ///
 /// SIGINT and SIGTERM stop the host: the first fires the shutdown trigger (a no-op if something
-/// else fired it already); any later one calls `escalate`, which logs what is still running and
+/// else fired it already), or runs an in-process program's shutdown handler (README, "In-process
+/// use"); any later one calls `escalate`, which logs what is still running and
 /// exits at once with 128 + signal. SIGHUP, SIGUSR1 and SIGUSR2 are received too, so that their
 /// default action (ending the process without teardown) never applies; they go to `other`.
 struct SignalWatcher: Sendable {
@@ -20,15 +21,17 @@ struct SignalWatcher: Sendable {
         signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup, .sigusr1, .sigusr2)
     }
 
-    /// Starts delivering signals: the first SIGINT/SIGTERM to `latch`, every later one to
+    /// Starts delivering signals: the first SIGINT/SIGTERM to `first`, every later one to
     /// `escalate`, and SIGHUP, SIGUSR1 and SIGUSR2 to `other`, all on the control thread.
+    /// Returns the delivering task: cancelling it stops the delivery, and once it has ended the
+    /// signal sources are gone (README, "In-process use").
     func start(
-        latch: TriggerLatch,
+        first: @escaping @Sendable (_ name: String, _ number: Int32) -> Void,
         escalate: @escaping @Sendable (_ name: String, _ number: Int32) -> Void,
         other: @escaping @Sendable (_ number: Int32) -> Void
-    ) {
+    ) -> Task<Void, Never> {
         let signals = self.signals
-        Task(executorPreference: ControlExecutor.shared) {
+        return Task(executorPreference: ControlExecutor.shared) {
             // Counted here, not by the latch: after a requestShutdown or a stop-on-error, the
             // first signal (say, systemd's stop) must not force the exit; only a second one does.
             var received = 0
@@ -41,7 +44,7 @@ struct SignalWatcher: Sendable {
                 received += 1
                 let name = Self.name(of: number)
                 if received == 1 {
-                    latch.fire(.signal(name: name, number: number))
+                    first(name, number)
                 } else {
                     escalate(name, number)
                 }

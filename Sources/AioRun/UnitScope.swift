@@ -20,6 +20,11 @@ struct UnitEvents: Sendable {
     /// `reportFailure` (what: `reportFailure`) (README, "Restart on failure"). Arguments: the
     /// unit, what failed, the error.
     var failed: @Sendable (UnitScope, String, any Error) -> Void = { _, _, _ in }
+    /// The unit asked to stop the host because of an error (API 2.2). Arguments: plugin, error.
+    var stop: @Sendable (String, any Error) -> Void = { _, _ in }
+    /// An `onShutdown` callback threw during teardown; `nil` reports it through ``unhandled``.
+    /// Arguments: plugin, what failed, the error.
+    var callbackFailed: (@Sendable (String, String, any Error) -> Void)?
 }
 
 /// One plugin's (or the `run {}` program's) share of the lifecycle manager: its tracked tasks,
@@ -315,6 +320,52 @@ final class UnitScope: LifecycleScope {
         events.requestShutdown(name, reason)
     }
 
+    func requestShutdown(error: any Error) {
+        events.stop(name, error)
+    }
+
+    /// Shielded work with a handle (API 2.2): tracked as a shield from this call on, so that a
+    /// teardown that starts right after it still waits for it (README, "In-process use").
+    func startShield<T: Sendable>(
+        label: String,
+        operation: @escaping @Sendable () async throws -> T
+    ) -> ShieldedTask<T> {
+        let (id, context, lateCount) = state.withLock { state -> (Int?, PluginContext?, Int) in
+            guard state.phase < .stopped else {
+                state.startsAfterStop += 1
+                return (nil, state.context, state.startsAfterStop)
+            }
+            return (state.shields.insert(Tracked(label: label, since: .now)), state.context, 0)
+        }
+        if id == nil {
+            warnAfterStop(lateCount, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
+        }
+        let bind = PluginContext.current !== context ? context : nil
+        let outcome = ShieldOutcome<T>()
+        // Unstructured and never cancelled by the runtime: only the handle's cancel() reaches it.
+        let work = Task {
+            let result: Result<T, any Error>
+            do {
+                if let bind {
+                    result = .success(try await PluginContext.$current.withValue(bind) { try await operation() })
+                } else {
+                    result = .success(try await operation())
+                }
+            } catch {
+                result = .failure(error)
+            }
+            if !outcome.deliver(result), case .failure(let error) = result, !(error is CancellationError) {
+                self.events.unhandled(self.name, "shield \"\(label)\" (nobody awaited its value)", error)
+            }
+            if let id { self.finish(shield: id) }
+        }
+        return ShieldedTask(
+            cancel: { work.cancel() },
+            isCancelled: { work.isCancelled },
+            value: { try await outcome.wait() }
+        )
+    }
+
     func runBlocking<T: Sendable>(label: String, job: @escaping @Sendable () throws -> T) async throws -> T {
         try await pool.submit(label: label, job)
     }
@@ -371,7 +422,7 @@ final class UnitScope: LifecycleScope {
             do {
                 try await callback.value
             } catch {
-                events.unhandled(name, "onShutdown \"\(next.label)\"", error)
+                (events.callbackFailed ?? events.unhandled)(name, "onShutdown \"\(next.label)\"", error)
             }
         }
     }

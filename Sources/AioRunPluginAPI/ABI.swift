@@ -12,7 +12,11 @@
 /// 2: `AioRunAPIError` became a struct with a `Code`; the library is built with library evolution.
 /// API 2.1 added readiness (``PluginReadiness``, ``PluginContext/reportReady()``), failure reports
 /// (``PluginContext/reportFailure(_:)``), ``PluginContext/isDraining`` and
-/// ``PluginContext/shutdownTimeout``.
+/// ``PluginContext/shutdownTimeout``. API 2.2 added shielded work with a handle (``ShieldedTask``,
+/// ``PluginContext/startShield(_:file:line:_:)``), stopping with an error
+/// (``PluginContext/requestShutdown(error:)``) and the context's functions as free functions for
+/// in-process programs (``spawn(_:file:line:_:)``, ``onShutdown(_:file:line:_:)``,
+/// ``requestShutdown(reason:)``, ``executor``, ``startShield(_:file:line:_:)``).
 @_alwaysEmitIntoClient
 public var AIORUN_PLUGIN_ABI: UInt32 { 2 }
 
@@ -21,7 +25,7 @@ public var AIORUN_PLUGIN_ABI: UInt32 { 2 }
 /// built against `2.0` runs in a host with `2.1`, while one built against `2.1` may use what a
 /// `2.0` host lacks.
 @_alwaysEmitIntoClient
-public var AIORUN_PLUGIN_API_VERSION: String { "2.1.0" }
+public var AIORUN_PLUGIN_API_VERSION: String { "2.2.0" }
 
 /// Reports the ABI number of the `libAioRunPluginAPI.so` that is actually loaded.
 ///

@@ -34,6 +34,12 @@ public protocol LifecycleScope: AnyObject, Sendable {
     var isReady: Bool { get }
     /// The unit's teardown time limit (API 2.1).
     var shutdownTimeout: Duration { get }
+
+    /// Starts shielded work that only an explicit cancel stops, and returns its handle (API 2.2);
+    /// see ``PluginContext/startShield(_:file:line:_:)``.
+    func startShield<T: Sendable>(label: String, operation: @escaping @Sendable () async throws -> T) -> ShieldedTask<T>
+    /// Starts the host's shutdown because of `error` (API 2.2).
+    func requestShutdown(error: any Error)
 }
 
 /// The requirements API 2.1 added, with defaults for runtimes built before them (README, "How the
@@ -49,4 +55,29 @@ extension LifecycleScope {
     public var isReady: Bool { true }
     /// The unit's teardown time limit; see ``PluginContext/shutdownTimeout``.
     public var shutdownTimeout: Duration { .seconds(60) }
+}
+
+/// The requirements API 2.2 added, with defaults for runtimes built before them (README, "How the
+/// API evolves").
+extension LifecycleScope {
+    /// Shielded work with a handle, built on ``shield(label:operation:)``: the work is tracked once
+    /// its tracking task runs (not at the call), and a caller of `value` waits for the work even
+    /// when it is cancelled. The runtime in this package implements it exactly.
+    public func startShield<T: Sendable>(
+        label: String,
+        operation: @escaping @Sendable () async throws -> T
+    ) -> ShieldedTask<T> {
+        let work = Task { try await operation() }
+        Task { _ = try? await shield(label: label) { try await work.value } }
+        return ShieldedTask(
+            cancel: { work.cancel() },
+            isCancelled: { work.isCancelled },
+            value: { try await work.value }
+        )
+    }
+
+    /// Without a runtime that knows errors as causes: a plain request (exit code 0).
+    public func requestShutdown(error: any Error) {
+        requestShutdown(reason: "stopped with an error: \(error)")
+    }
 }

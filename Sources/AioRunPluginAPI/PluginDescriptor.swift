@@ -15,13 +15,30 @@ public final class PluginDescriptor: Sendable {
     /// before it).
     public let readiness: PluginReadiness
 
-    /// Creates a descriptor. Runtime only: plugins call ``aiorunExportPlugin(hostABI:pluginABI:name:make:)``.
+    /// Creates a descriptor of a plugin that is ready at start. Runtime only: plugins call
+    /// ``aiorunExportPlugin(hostABI:pluginABI:name:make:)``. (The ABI 2.0 initializer, kept.)
     @_spi(AioRunRuntime)
     public init(
         name: String,
         abi: UInt32,
         apiVersion: String,
-        readiness: PluginReadiness = .atStart,
+        make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
+    ) {
+        self.name = name
+        self.abi = abi
+        self.apiVersion = apiVersion
+        self.readiness = .atStart
+        self.make = make
+    }
+
+    /// Creates a descriptor (API 2.1). Runtime only: plugins call
+    /// ``aiorunExportPlugin(hostABI:pluginABI:name:readiness:make:)``.
+    @_spi(AioRunRuntime)
+    public init(
+        name: String,
+        abi: UInt32,
+        apiVersion: String,
+        readiness: PluginReadiness,
         make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
     ) {
         self.name = name

@@ -146,13 +146,17 @@ final class APIEvolutionTests: XCTestCase {
             copy.appendingPathComponent("LifecycleScope.swift"),
             [
                 (
-                    "    var executorWorkers: Int { get }\n}\n",
+                    "    var executorWorkers: Int { get }\n",
                     "    var executorWorkers: Int { get }\n\n"
-                        + "    /// Added in the next minor version.\n    func addedRequirement() -> Int\n}\n\n"
-                        + "@_spi(AioRunRuntime)\nextension LifecycleScope {\n"
+                        + "    /// Added in the next minor version.\n    func addedRequirement() -> Int\n"
+                ),
+                (
+                    "/// The requirements API 2.1 added,",
+                    "@_spi(AioRunRuntime)\nextension LifecycleScope {\n"
                         + "    /// The default for runtimes built before it.\n"
-                        + "    public func addedRequirement() -> Int { 1 }\n}\n"
-                )
+                        + "    public func addedRequirement() -> Int { 1 }\n}\n\n"
+                        + "/// The requirements API 2.1 added,"
+                ),
             ]
         )
         let next = try buildAPI(from: copy, into: scratch.appendingPathComponent("next-lib"))

@@ -28,6 +28,8 @@ enum Products {
 
     static var host: URL { folder.appendingPathComponent("aiorun-host") }
     static var seedExample: URL { folder.appendingPathComponent("seed-example") }
+    static var inProcessTwin: URL { folder.appendingPathComponent("InProcessTwin") }
+    static var runnerProbe: URL { folder.appendingPathComponent("RunnerProbe") }
 
     /// The path of in-tree plugin `name`'s library.
     static func plugin(_ name: String) -> String {
