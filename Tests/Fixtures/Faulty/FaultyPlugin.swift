@@ -1,4 +1,5 @@
 import AioRunPluginAPI
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -33,6 +34,27 @@ import Glibc
 ///   are spawned.
 /// - `exit-in-run`: `run()` calls `exit(exit-code)` (default 0) after `delay-ms`.
 /// - `quiet` (default): does nothing but log "faulty ready".
+///
+/// Readiness and restart modes (API 2.1; README, "Readiness and ordered start", "Restart on
+/// failure"). Each `run()` of these logs `faulty run started (instance N)` first, where N counts
+/// this plugin name's instances in this process (1 for the first, 2 for the first restart, …):
+/// - `ready-after`: reports ready after `delay-ms` (logs `faulty reported ready (instance N)`),
+///   then runs until cancelled.
+/// - `never-ready`: never reports ready; runs until cancelled.
+/// - `throw-before-ready`: throws `boom before ready (instance N)` after `delay-ms`, unready.
+/// - `fail-times`: instances 1 to `fail-count` (default 2) throw
+///   `boom in instance N of fail-count` after `delay-ms`, before reporting ready, or after it with
+///   `fail-after-ready=true`. Later instances report ready, log `faulty working (instance N)` and
+///   run until cancelled. The count lives in a process global, since a restart reuses the loaded
+///   library.
+/// - `report-failure`: like `fail-times`, but a failing instance reports ready, then after
+///   `delay-ms` calls `reportFailure` with `listener died in instance N of fail-count` and
+///   runs on until cancelled (logging `faulty reported failure (instance N)`).
+/// Other modes report ready first thing in `run()`, so they behave as before whatever the
+/// readiness.
+///
+/// The library exports readiness `atStart` unless `AIORUN_FAULTY_READINESS=reported` says
+/// `whenReported` (read in the entry, like the name, since readiness is per library).
 /// With `init-delay-ms`, the initializer logs `faulty initializing` and blocks that long first
 /// (to send signals while plugins load).
 /// Its name is `faulty` unless `AIORUN_FAULTY_NAME` says otherwise (to test name checks).
@@ -60,6 +82,11 @@ final class FaultyPlugin: AioRunPlugin {
 
     func run() async throws {
         let (context, delay) = (self.context, self.delay)
+        if let readinessMode = ReadinessMode(rawValue: mode) {
+            try await runReadinessMode(readinessMode)
+            return
+        }
+        context.reportReady()
         context.log.info("faulty ready", metadata: ["mode": mode])
         switch mode {
         case "throw-run":
@@ -177,10 +204,77 @@ final class FaultyPlugin: AioRunPlugin {
     }
 }
 
+/// The modes about readiness and restarts (see the type's comment).
+enum ReadinessMode: String {
+    case readyAfter = "ready-after"
+    case neverReady = "never-ready"
+    case throwBeforeReady = "throw-before-ready"
+    case failTimes = "fail-times"
+    case reportFailure = "report-failure"
+}
+
+extension FaultyPlugin {
+    /// Counts the instances of each plugin name that have run in this process: a restart creates
+    /// a fresh instance from the library that stays loaded, so only a global outlives it.
+    static let instances = Mutex<[String: Int]>([:])
+
+    /// Runs one of the ``ReadinessMode``s.
+    func runReadinessMode(_ readinessMode: ReadinessMode) async throws {
+        let (context, delay) = (self.context, self.delay)
+        let instance = Self.instances.withLock { counts in
+            counts[context.name, default: 0] += 1
+            return counts[context.name, default: 0]
+        }
+        let failCount = try context.config.int("fail-count", default: 2, in: 0...1_000_000)
+        let failAfterReady = context.config.string("fail-after-ready", default: "false") == "true"
+        context.log.info("faulty run started (instance \(instance))", metadata: ["mode": mode])
+        switch readinessMode {
+        case .readyAfter:
+            try await Task.sleep(for: delay)
+            context.reportReady()
+            context.log.info("faulty reported ready (instance \(instance))")
+        case .neverReady:
+            break
+        case .throwBeforeReady:
+            try await Task.sleep(for: delay)
+            throw Failure(description: "boom before ready (instance \(instance))")
+        case .failTimes:
+            if instance <= failCount {
+                if failAfterReady {
+                    context.reportReady()
+                    context.log.info("faulty reported ready (instance \(instance))")
+                }
+                try await Task.sleep(for: delay)
+                throw Failure(description: "boom in instance \(instance) of \(failCount)")
+            }
+            context.reportReady()
+            context.log.info("faulty working (instance \(instance))")
+        case .reportFailure:
+            context.reportReady()
+            context.log.info("faulty reported ready (instance \(instance))")
+            if instance <= failCount {
+                try await Task.sleep(for: delay)
+                context.reportFailure(Failure(description: "listener died in instance \(instance) of \(failCount)"))
+                context.log.info("faulty reported failure (instance \(instance))")
+            } else {
+                context.log.info("faulty working (instance \(instance))")
+            }
+        }
+        // Runs until cancelled (shutdown or restart); CancellationError is not a failure.
+        try await Task.sleep(for: .seconds(3600 * 24))
+    }
+}
+
 /// The plugin's exported entry (README, "The export").
 @c(aiorun_plugin_entry)
 public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
 {
     let name = getenv("AIORUN_FAULTY_NAME").map { String(cString: $0) } ?? "faulty"
-    return aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: name) { try FaultyPlugin(context: $0) }
+    let reported = getenv("AIORUN_FAULTY_READINESS").map { String(cString: $0) } == "reported"
+    return aiorunExportPlugin(
+        hostABI: hostABI,
+        pluginABI: pluginABI,
+        name: name,
+        readiness: reported ? .whenReported : .atStart
+    ) { try FaultyPlugin(context: $0) }
 }

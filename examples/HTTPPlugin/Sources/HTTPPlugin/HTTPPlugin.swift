@@ -22,14 +22,23 @@ import Musl
 ///   requests it has, and the host waits for that within the plugin's time limit;
 /// - it never installs NIO as the process-wide executor, and it sizes its own copy of NIO's
 ///   singletons from `context.threadHint` before anything uses them;
-/// - it logs through swift-log routed to the host by `AioRunLogBridge`, bootstrapped first thing.
+/// - it logs through swift-log routed to the host by `AioRunLogBridge`, bootstrapped first thing;
+/// - it is exported with readiness `.whenReported` and reports ready from Hummingbird's
+///   `onServerRunning`, once its socket listens: the host's `plugin http ready in …` line, its
+///   `ready:` line and systemd's `READY=1` then mean "accepting connections" (README,
+///   "Readiness and ordered start").
 ///
 /// Config (`--set NAME.KEY=VALUE`):
 /// - `port`: the TCP port on 127.0.0.1, 1...65535 (required).
 ///
 /// Routes:
 /// - `GET /`: the plugin instance's name (an alias answers with the alias);
-/// - `GET /slow?ms=N`: sleeps N milliseconds (0...600000, default 1000), then answers `slow done`.
+/// - `GET /slow?ms=N`: sleeps N milliseconds (0...600000, default 1000), then answers `slow done`;
+/// - `GET /livez`: `200 alive` while the process runs (a liveness probe);
+/// - `GET /readyz`: `200 ready` when the host counts the plugin as ready and is not draining,
+///   otherwise `503 draining` or `503 not ready` (a readiness probe: during `--drain-delay` it
+///   takes the instance out of a load balancer's rotation while the server still serves; README,
+///   "Drain delay").
 final class HTTPPlugin: AioRunPlugin {
     let context: PluginContext
     let port: Int
@@ -56,9 +65,11 @@ final class HTTPPlugin: AioRunPlugin {
         self.logger = logger
     }
 
-    /// Builds the server and runs it until the host's shutdown has drained it.
+    /// Builds the server and runs it until the host's shutdown has drained it. Reports ready once
+    /// the server listens; a bind that fails makes `run()` throw before that, which fails the
+    /// host's start (exit 69) or, with `--restart on-failure`, restarts this instance.
     func run() async throws {
-        let name = context.name
+        let (name, context) = (self.context.name, self.context)
         let router = Router()
         // Hummingbird's own request log: one `Request` line per request, at info, in the host's
         // output as `[<plugin name>]`.
@@ -74,9 +85,28 @@ final class HTTPPlugin: AioRunPlugin {
             try await Task.sleep(for: .milliseconds(ms))
             return "slow done"
         }
+        router.get("/livez") { _, _ -> String in
+            "alive"
+        }
+        router.get("/readyz") { _, _ -> Response in
+            // isDraining is true from the host's first shutdown trigger on (and while this
+            // instance is torn down for a restart); the server still serves until its teardown.
+            let (status, text): (HTTPResponse.Status, String) =
+                context.isDraining
+                ? (.serviceUnavailable, "draining")
+                : context.isReady ? (.ok, "ready") : (.serviceUnavailable, "not ready")
+            return Response(
+                status: status,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+            )
+        }
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "aiorun-\(name)"),
+            // Called once the socket is bound and listening, before the first accept: from here a
+            // connection is queued by the kernel and served, so this is when the plugin is ready.
+            onServerRunning: { _ in context.reportReady() },
             // NIO's singleton group of THIS library's copy of NIO, sized in init. Never installed
             // as the global executor.
             eventLoopGroupProvider: .singleton,
@@ -130,5 +160,9 @@ enum NIOSizing {
 @c(aiorun_plugin_entry)
 public func aiorunPluginEntry(_ hostABI: UInt32, _ pluginABI: UnsafeMutablePointer<UInt32>?) -> UnsafeMutableRawPointer?
 {
-    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "http") { try HTTPPlugin(context: $0) }
+    // Ready when it says so (onServerRunning), not when run() starts: README, "Readiness and
+    // ordered start".
+    aiorunExportPlugin(hostABI: hostABI, pluginABI: pluginABI, name: "http", readiness: .whenReported) {
+        try HTTPPlugin(context: $0)
+    }
 }
