@@ -162,6 +162,38 @@ final class RestartTests: XCTestCase {
         )
     }
 
+    func testATriggerDuringARestartTeardownStopsWithoutAFreshInstance() async throws {
+        let lines = CapturedLines()
+        let manager = await LifecycleManager(options: LifecycleOptions(), logger: lines.logger)
+        let made = LockedValue(0)
+        let unit = try manager.addUnit(
+            name: "slowstop",
+            config: PluginConfig(),
+            options: UnitOptions(restart: quickRestarts(max: 3))
+        ) { context in
+            made.withLock { $0 += 1 }
+            context.onShutdown("slow drain") { try? await Task.sleep(for: .milliseconds(800)) }
+            return ScriptedPlugin(context: context) { context in
+                try await Task.sleep(for: .milliseconds(20))
+                context.reportFailure(Boom(id: 1))
+                try await Task.sleep(for: .seconds(3600))
+            }
+        }
+        let trigger = Task {
+            _ = await eventually(.seconds(10)) { !lines.containing("restarting in").isEmpty }
+            try? await Task.sleep(for: .milliseconds(100))
+            manager.latch.fire(.signal(name: "SIGTERM", number: 15))
+        }
+        let report = await runBounded(manager, [unit])
+        trigger.cancel()
+        XCTAssertEqual(report?.exitCode, AioRunExitCode.clean, "\(lines.all)")
+        XCTAssertEqual(made.withLock { $0 }, 1, "no fresh instance after the trigger: \(lines.all)")
+        XCTAssertEqual(report?.units.first?.restarts, 1)
+        let callbacks = report?.units.first?.phaseTimes[.callbacks] ?? .zero
+        XCTAssertGreaterThan(callbacks, .milliseconds(700), "the teardown in progress was finished, not cut")
+        XCTAssertEqual(lines.containing("stopped plugin slowstop").count, 1, "torn down once: \(lines.all)")
+    }
+
     func testBackoffDoublesUpToItsCap() {
         var policy = RestartPolicy.onFailure()
         policy.initialDelay = .milliseconds(100)
