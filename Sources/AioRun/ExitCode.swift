@@ -35,6 +35,21 @@ public enum AioRunExitCode {
         return clean
     }
 
+    /// The code a finished shutdown earns, knowing its trigger: ``failedToStart`` when a plugin
+    /// failed to start, ``restartBudgetSpent`` when one spent its restart budget (the cause wins,
+    /// as with ``unhandledError``), else as ``afterShutdown(stoppedForUnhandledError:abandonedAny:)``.
+    public static func afterShutdown(
+        trigger: ShutdownTrigger,
+        stoppedForUnhandledError: Bool,
+        abandonedAny: Bool
+    ) -> Int32 {
+        switch trigger {
+        case .startFailed: return failedToStart
+        case .restartBudgetSpent: return restartBudgetSpent
+        default: return afterShutdown(stoppedForUnhandledError: stoppedForUnhandledError, abandonedAny: abandonedAny)
+        }
+    }
+
     /// The code when plugin code called `exit(status)` while plugins ran: teardown is skipped, so
     /// `exit(0)` becomes ``abandoned`` (no clean shutdown took place); any other status is kept.
     public static func afterPluginExit(status: Int32) -> Int32 {

@@ -8,9 +8,11 @@ import Glibc
 
 /// A unit registered with the manager: its context (to hand to the plugin) and its scope.
 public struct ManagedUnit: Sendable {
-    /// The unit's context, to pass to the plugin's factory.
+    /// The unit's (first instance's) context, to pass to the plugin's factory.
     public let context: PluginContext
     let scope: UnitScope
+    /// Its place in load order, across restarts.
+    let slot: UnitSlot
     /// What the unit runs once started: a plugin instance's `run()` or the `run {}` program.
     /// Bound by ``LifecycleManager/addUnit(name:config:executorWorkers:shutdownTimeout:make:)``
     /// and ``LifecycleManager/addUnit(name:config:executorWorkers:shutdownTimeout:main:)``; `nil`
@@ -18,8 +20,9 @@ public struct ManagedUnit: Sendable {
     var main: (@Sendable () async throws -> Void)?
 }
 
-/// The one lifecycle manager of a process: it starts every unit in load order, waits for the
-/// first shutdown trigger, then tears the units down one by one in reverse load order.
+/// The one lifecycle manager of a process: it starts every unit in load order, each once the one
+/// before is ready, supervises them until the first shutdown trigger, then tears the units down
+/// one by one in reverse load order.
 ///
 /// The sequence itself reads top to bottom in ``startAndShutDown(_:)`` (Shutdown.swift); its
 /// bookkeeping is in ShutdownBookkeeping.swift, the signal responses in SignalResponses.swift.
@@ -27,7 +30,12 @@ public final class LifecycleManager: Sendable {
     let options: LifecycleOptions
     let logger: Logger
     let latch = TriggerLatch()
-    let units = LockedValue<[UnitScope]>([])
+    /// Every unit in load order (README, "How shutdown proceeds").
+    let units = LockedValue<[UnitSlot]>([])
+    /// What the control loop reacts to while units start and run (see Supervision.swift).
+    let mailbox = SupervisorMailbox()
+    /// Set when a restart's teardown abandoned work at its time limit (it makes the exit code 70).
+    let abandonedInRestart = Atomic<Bool>(false)
     /// Set when an unhandled error was reported (it decides the exit code with
     /// `--stop-on-unhandled-errors`).
     let sawUnhandledError = Atomic<Bool>(false)
@@ -77,7 +85,38 @@ public final class LifecycleManager: Sendable {
         executorWorkers: Int? = nil,
         shutdownTimeout: Duration? = nil
     ) -> ManagedUnit {
-        let events = UnitEvents(
+        register(
+            name: name,
+            config: config,
+            options: UnitOptions(executorWorkers: executorWorkers, shutdownTimeout: shutdownTimeout),
+            make: nil
+        )
+    }
+
+    /// Registers a unit in load order: its slot, with the manager's defaults filled in, and its
+    /// first instance (scope and context). `make`, when given, makes fresh instances for restarts.
+    private func register(
+        name: String,
+        config: PluginConfig,
+        options unitOptions: UnitOptions,
+        make: (@Sendable (PluginContext) throws -> @Sendable () async throws -> Void)?
+    ) -> ManagedUnit {
+        let settings = UnitSlot.Settings(
+            executorWorkers: unitOptions.executorWorkers ?? options.executorWorkers,
+            shutdownTimeout: unitOptions.shutdownTimeout ?? options.taskShutdownTimeout,
+            startupTimeout: unitOptions.startupTimeout ?? options.startupTimeout,
+            restart: make == nil ? .no : unitOptions.restart ?? options.restart,
+            readiness: unitOptions.readiness
+        )
+        let (scope, context) = makeInstance(name: name, config: config, settings: settings)
+        let slot = UnitSlot(name: name, config: config, settings: settings, make: make, first: scope)
+        units.withLock { $0.append(slot) }
+        return ManagedUnit(context: context, scope: scope, slot: slot)
+    }
+
+    /// A fresh instance of a unit: its scope, wired to this manager, and its context.
+    func makeInstance(name: String, config: PluginConfig, settings: UnitSlot.Settings) -> (UnitScope, PluginContext) {
+        var events = UnitEvents(
             unhandled: { [self] plugin, what, error in reportUnhandled(plugin: plugin, what: what, error: error) },
             requestShutdown: { [self] plugin, reason in
                 if latch.fire(.requested(plugin: plugin, reason: reason)) {
@@ -86,10 +125,17 @@ public final class LifecycleManager: Sendable {
             },
             warn: { [logger] plugin, message in logger.warning("\(message)", metadata: ["plugin": "\(plugin)"]) }
         )
+        events.ready = { [mailbox] unit in mailbox.post(.ready(unit)) }
+        events.failed = { [self] unit, what, error in
+            // Once shutdown has begun no loop takes failures: they are unhandled errors.
+            if !mailbox.post(.failed(unit, what: what, error: error)) {
+                reportUnhandled(plugin: unit.name, what: what, error: error)
+            }
+        }
         let scope = UnitScope(
             name: name,
-            executorWorkers: executorWorkers ?? options.executorWorkers,
-            shutdownTimeout: shutdownTimeout ?? options.taskShutdownTimeout,
+            executorWorkers: settings.executorWorkers,
+            shutdownTimeout: settings.shutdownTimeout,
             events: events
         )
         let context = PluginContext(
@@ -104,8 +150,7 @@ public final class LifecycleManager: Sendable {
             scope: scope
         )
         scope.attach(context)
-        units.withLock { $0.append(scope) }
-        return ManagedUnit(context: context, scope: scope)
+        return (scope, context)
     }
 
     /// Registers a plugin instance in load order: creates its context, then the plugin with
@@ -139,6 +184,7 @@ public final class LifecycleManager: Sendable {
         // the exit, and `--check` ends without running any.
         _ = Unmanaged.passRetained(plugin as AnyObject)
         unit.main = { try await plugin.run() }
+        unit.slot.main = unit.main
         return unit
     }
 
@@ -152,13 +198,17 @@ public final class LifecycleManager: Sendable {
         options: UnitOptions,
         make: @escaping @Sendable (PluginContext) throws -> any AioRunPlugin
     ) throws -> ManagedUnit {
-        try addUnit(
-            name: name,
-            config: config,
-            executorWorkers: options.executorWorkers,
-            shutdownTimeout: options.shutdownTimeout,
-            make: make
-        )
+        let instance: @Sendable (PluginContext) throws -> @Sendable () async throws -> Void = { context in
+            let plugin = try PluginContext.$current.withValue(context) { try make(context) }
+            // Kept for the life of the process, like the library that holds its code; see
+            // addUnit(name:config:executorWorkers:shutdownTimeout:make:).
+            _ = Unmanaged.passRetained(plugin as AnyObject)
+            return { try await plugin.run() }
+        }
+        var unit = register(name: name, config: config, options: options, make: instance)
+        unit.main = try instance(unit.context)
+        unit.slot.main = unit.main
+        return unit
     }
 
     /// Registers a unit that runs `main` (the `run {}` program) in load order.
@@ -183,13 +233,15 @@ public final class LifecycleManager: Sendable {
             shutdownTimeout: shutdownTimeout
         )
         unit.main = main
+        unit.slot.main = main
         return unit
     }
 
-    /// Starts each unit's main in load order, all concurrently, logs `ready: N plugins running`,
-    /// waits for the first shutdown trigger, and tears the units down in reverse load order (see
-    /// README, "How shutdown proceeds"). Returns the report; its `exitCode` is the process's exit
-    /// code.
+    /// Starts the units in load order, each once the one before is ready (README, "Readiness and
+    /// ordered start"), logs `ready: N plugins running` once all are, restarts failed units
+    /// within their budget until the first shutdown trigger, and tears the units down in reverse
+    /// load order (README, "How shutdown proceeds"). Returns the report; its `exitCode` is the
+    /// process's exit code.
     public func run(_ units: [ManagedUnit]) async -> ShutdownReport {
         // The manager's own control flow runs on its dedicated thread (see ControlExecutor).
         await withTaskExecutorPreference(ControlExecutor.shared) {
@@ -206,6 +258,7 @@ public final class LifecycleManager: Sendable {
             mains.map { unit, main in
                 var unit = unit
                 unit.main = main
+                unit.slot.main = main
                 return unit
             }
         )
@@ -213,7 +266,7 @@ public final class LifecycleManager: Sendable {
 
     /// Logs an error no caller will see and, with `--stop-on-unhandled-errors`, fires the
     /// shutdown trigger.
-    private func reportUnhandled(plugin: String, what: String, error: any Error) {
+    func reportUnhandled(plugin: String, what: String, error: any Error) {
         logger.error("\(what) failed: \(error)", metadata: ["plugin": "\(plugin)"])
         guard options.stopOnUnhandledErrors else { return }
         sawUnhandledError.store(true, ordering: .relaxed)

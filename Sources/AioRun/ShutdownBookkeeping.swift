@@ -7,7 +7,15 @@ struct ShutdownInProgress: Sendable {
     /// When the trigger was taken up.
     let started: ContinuousClock.Instant
     /// Every registered unit, in load order.
-    let loadOrder: [UnitScope]
+    let loadOrder: [UnitSlot]
+}
+
+/// Why a unit is torn down: the host's shutdown, or a restart after a failure (README, "Restart
+/// on failure"). A restart's teardown is not part of the shutdown's progress or the
+/// supervisor's stop notifications.
+enum TeardownPurpose: Sendable {
+    case shutdown
+    case restart
 }
 
 /// The steps of ``LifecycleManager/startAndShutDown(_:)`` besides the phases themselves: logging,
@@ -16,21 +24,6 @@ struct ShutdownInProgress: Sendable {
 extension LifecycleManager {
     /// How often a long teardown says what it is still waiting for.
     static let progressInterval: Duration = .seconds(5)
-
-    /// Starts each unit's main in load order, all concurrently, and logs `ready: N plugins
-    /// running`; starts none if a shutdown was requested already (for example while loading).
-    func start(_ units: [ManagedUnit]) {
-        if let early = latch.fired {
-            logger.warning("shutdown requested before any plugin started (\(early)); starting none")
-            return
-        }
-        for unit in units {
-            guard let main = unit.main else { continue }
-            unit.scope.spawn(label: "run()", fromControlThread: true, operation: main)
-        }
-        logger.notice("ready: \(units.count) plugins running")
-        options.observer.ready(units.count)
-    }
 
     /// The observer's heartbeat, on the control thread: it stops beating if that thread stalls.
     func startHeartbeat() -> Task<Void, Never>? {
@@ -44,26 +37,55 @@ extension LifecycleManager {
     }
 
     /// The trigger fired: checks the signal dispositions (a second SIGINT/SIGTERM must still force
-    /// the exit), records the start for SIGUSR1, logs it and tells the observer.
+    /// the exit), marks every unit draining, records the start for SIGUSR1, logs it and tells
+    /// the observer.
     func beginShutdown(_ trigger: ShutdownTrigger) -> ShutdownInProgress {
         let started = ContinuousClock.now
         checkSignalDispositions()
         let loadOrder = units.withLock { $0 }
+        for slot in loadOrder { slot.live?.markDraining() }
         progress.withLock { $0.shutdownStarted = (started, "\(trigger)") }
         logger.notice("shutdown started by \(trigger): stopping \(loadOrder.count) plugins in reverse load order")
         options.observer.shutdownStarted(trigger)
         return ShutdownInProgress(trigger: trigger, started: started, loadOrder: loadOrder)
     }
 
-    /// A unit's teardown begins: recorded for SIGUSR1, told to the observer, and logged every
-    /// ``progressInterval`` while it lasts.
-    func beginTeardown(of unit: UnitScope) -> UnitTeardown {
-        progress.withLock { $0.stopping = unit.name }
-        options.observer.teardownStarted(unit.name, unit.shutdownTimeout)
+    /// `--drain-delay` after a signal (README, "Drain delay"): every plugin keeps serving (and
+    /// reads `isDraining` as true) while load balancers stop sending traffic; a second signal
+    /// still forces the exit.
+    func drainDelay(after trigger: ShutdownTrigger) async {
+        guard case .signal = trigger, options.drainDelay > .zero else { return }
+        let count = units.withLock { $0.count }
+        logger.notice("draining for \(options.drainDelay.seconds) before stopping \(count) plugins")
+        try? await ControlClock.sleep(for: options.drainDelay)
+    }
+
+    /// A unit's teardown at shutdown, whatever its state: the live instance is torn down; a
+    /// failed one already being torn down for a restart is waited for; one waiting to restart is
+    /// not made again (its last teardown is its report).
+    func tearDown(_ slot: UnitSlot) async -> UnitTeardownReport {
+        switch slot.status {
+        case .created(let unit), .starting(let unit, _), .ready(let unit):
+            return await tearDown(unit, purpose: .shutdown)
+        case .restarting(_, let teardown):
+            return await teardown.value
+        case .waitingToRestart(let last):
+            return last
+        }
+    }
+
+    /// A unit's teardown begins: for a shutdown, recorded for SIGUSR1 and told to the observer;
+    /// logged every ``progressInterval`` while it lasts.
+    func beginTeardown(of unit: UnitScope, purpose: TeardownPurpose) -> UnitTeardown {
+        if purpose == .shutdown {
+            progress.withLock { $0.stopping = unit.name }
+            options.observer.teardownStarted(unit.name, unit.shutdownTimeout)
+        }
         let record = TeardownProgress(name: unit.name)
         let started = ContinuousClock.now
         return UnitTeardown(
             unit: unit,
+            purpose: purpose,
             started: started,
             record: record,
             progressLog: logProgress(of: unit, progress: record, since: started)
@@ -77,6 +99,7 @@ extension LifecycleManager {
         let abandoned = unit.stillRunningSummary()
         let phase = teardown.record.expire(abandoning: abandoned)
         unit.abandon()
+        if teardown.purpose == .restart { abandonedInRestart.store(true, ordering: .relaxed) }
         logger.error(
             "time limit of \(unit.shutdownTimeout.seconds) expired during \(phase.rawValue); abandoning: \(abandoned)",
             metadata: ["plugin": "\(unit.name)"]
@@ -95,8 +118,10 @@ extension LifecycleManager {
             metadata: ["plugin": "\(unit.name)"]
         )
         teardown.progressLog.cancel()
-        progress.withLock { _ = $0.stopped.insert(unit.name) }
-        options.observer.teardownFinished(report)
+        if teardown.purpose == .shutdown {
+            progress.withLock { _ = $0.stopped.insert(unit.name) }
+            options.observer.teardownFinished(report)
+        }
         return report
     }
 

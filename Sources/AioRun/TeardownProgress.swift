@@ -3,6 +3,8 @@
 struct UnitTeardown: Sendable {
     /// The unit being torn down.
     let unit: UnitScope
+    /// For the shutdown, or before a restart.
+    let purpose: TeardownPurpose
     /// When its teardown started.
     let started: ContinuousClock.Instant
     /// Its phase times, readable while the teardown runs.

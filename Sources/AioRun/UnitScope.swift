@@ -14,6 +14,12 @@ struct UnitEvents: Sendable {
     let requestShutdown: @Sendable (String, String) -> Void
     /// Something worth a warning that is not an error. Arguments: plugin, message.
     let warn: @Sendable (String, String) -> Void
+    /// The unit said it is ready (README, "Readiness and ordered start"); once per unit.
+    var ready: @Sendable (UnitScope) -> Void = { _ in }
+    /// The unit failed while running: its `run()` threw (what: `task "run()"`), or it called
+    /// `reportFailure` (what: `reportFailure`) (README, "Restart on failure"). Arguments: the
+    /// unit, what failed, the error.
+    var failed: @Sendable (UnitScope, String, any Error) -> Void = { _, _, _ in }
 }
 
 /// One plugin's (or the `run {}` program's) share of the lifecycle manager: its tracked tasks,
@@ -29,6 +35,12 @@ final class UnitScope: LifecycleScope {
         var context: PluginContext?
         /// How many tasks, shields and callbacks plugin code started after the unit stopped.
         var startsAfterStop = 0
+        /// Whether the unit is ready (README, "Readiness and ordered start").
+        var ready = false
+        /// Whether the host is draining (from the first shutdown trigger on).
+        var draining = false
+        /// How many failures this instance reported.
+        var failures = 0
 
         var isIdle: Bool { tasks.isEmpty && shields.isEmpty }
 
@@ -64,6 +76,71 @@ final class UnitScope: LifecycleScope {
     }
 
     var executorWorkers: Int { pool.maxWorkers }
+
+    // MARK: - Readiness and failure (README, "Readiness and ordered start", "Restart on failure")
+
+    func reportReady() {
+        let first = state.withLock { state -> Bool in
+            guard !state.ready, state.phase == .running else { return false }
+            state.ready = true
+            return true
+        }
+        if first { events.ready(self) }
+    }
+
+    func reportFailure(_ error: any Error) {
+        failed("reportFailure", error)
+    }
+
+    /// A failure while running goes to the manager once per instance; later ones (a plugin that
+    /// reports from many tasks at once, before or during the teardown that follows) are logged at
+    /// powers of two, with their count, so they neither flood the log nor pass silently. A first
+    /// failure during teardown is only logged.
+    private func failed(_ what: String, _ error: any Error) {
+        let (running, count) = state.withLock { state -> (Bool, Int) in
+            state.failures += 1
+            return (state.phase == .running, state.failures)
+        }
+        if count == 1 {
+            if running {
+                events.failed(self, what, error)
+            } else {
+                events.warn(name, "\(what) during teardown: \(error)")
+            }
+        } else if count & (count - 1) == 0 {
+            events.warn(
+                name,
+                "\(what) again (\(count) failures of this instance so far; logged at powers of two): \(error)"
+            )
+        }
+    }
+
+    var isReady: Bool { state.withLock { $0.ready } }
+
+    var isDraining: Bool { state.withLock { $0.draining || $0.phase > .running } }
+
+    /// Marks a unit that is ready at start as ready, without an event: the manager knows.
+    func markReady() {
+        state.withLock { $0.ready = true }
+    }
+
+    /// The host started draining: ``isDraining`` is true from now on.
+    func markDraining() {
+        state.withLock { $0.draining = true }
+    }
+
+    /// Starts the unit's main as its `run()` task, from the control thread. An error it throws
+    /// while the unit runs is a failure for the manager to judge (``UnitEvents/failed``); once
+    /// teardown has begun it is an unhandled error, as from any tracked task.
+    func startMain(_ main: @escaping @Sendable () async throws -> Void) {
+        spawn(label: "run()", fromControlThread: true) { [self] in
+            do {
+                try await main()
+            } catch  where !(error is CancellationError) && state.withLock({ $0.phase == .running }) {
+                events.failed(self, "task \"run()\"", error)
+            }
+        }
+    }
 
     // MARK: - LifecycleScope
 

@@ -54,7 +54,8 @@ enum CheckReport {
             let toolchain = image?.swiftToolchain ?? "unknown (not recorded in the file)"
             let descriptor = plugin.descriptor
             text += "ok \(plugin.name) path=\(plugin.path) abi=\(descriptor.abi) api=\(descriptor.apiVersion)"
-            text += " toolchain=\"\(toolchain)\"\n"
+            let readiness = descriptor.readiness == .whenReported ? "when-reported" : "at-start"
+            text += " toolchain=\"\(toolchain)\" readiness=\(readiness)\n"
             guard detailed, let image else { continue }
             let entry = image.definedDynamicSymbols.first { $0.name == "aiorun_plugin_entry" }
             text += "  entry: aiorun_plugin_entry at 0x\(String(entry?.value ?? 0, radix: 16))\n"

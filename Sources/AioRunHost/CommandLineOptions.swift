@@ -22,6 +22,18 @@ public struct CommandLineOptions: Sendable {
     public var preflight = false
     /// `--load-timeout SECONDS`.
     public var loadTimeout: Double?
+    /// `--startup-timeout [NAME=]SECONDS`, in order, as given.
+    public var startupTimeouts: [String] = []
+    /// `--concurrent-start`.
+    public var concurrentStart = false
+    /// `--drain-delay SECONDS`.
+    public var drainDelay: Double?
+    /// `--restart [NAME=]POLICY`, in order, as given.
+    public var restarts: [String] = []
+    /// `--restart-max [NAME=]N`, in order, as given.
+    public var restartMaxes: [String] = []
+    /// `--restart-window [NAME=]SECONDS`, in order, as given.
+    public var restartWindows: [String] = []
     /// `--check`.
     public var check = false
     /// `--inspect`.

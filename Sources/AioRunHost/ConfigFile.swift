@@ -5,12 +5,14 @@ import Logging
 ///
 ///     task-shutdown-timeout = 30          # host options, as on the command line
 ///     log-format = "json"
+///     restart = "on-failure"              # every plugin's default, as on the command line
 ///
 ///     [[plugin]]
 ///     load = "hello"                      # a path or a bare name, as on the command line
 ///     alias = "greeter"                   # optional
 ///     task-shutdown-timeout = 5           # optional, this plugin's own time limit
 ///     executor-workers = 2                # optional, this plugin's own pool size
+///     startup-timeout = 10                # optional, also restart, restart-max, restart-window
 ///     [plugin.config]                     # optional, like --set greeter.KEY=VALUE
 ///     greeting = "hi"
 ///
@@ -43,6 +45,13 @@ struct ConfigFile: Sendable {
     var preflight: Bool?
     /// `load-timeout`, if set.
     var loadTimeout: Duration?
+    /// `concurrent-start`, if set.
+    var concurrentStart: Bool?
+    /// `drain-delay`, if set.
+    var drainDelay: Duration?
+    /// The top-level `startup-timeout`, `restart`, `restart-max` and `restart-window`: every
+    /// plugin's defaults.
+    var pluginDefaults = PluginOptionValues()
     /// The plugins, in load order.
     var plugins: [Plugin] = []
     /// The file's path, for messages.
@@ -52,25 +61,38 @@ struct ConfigFile: Sendable {
     static let sizeLimit = 16 << 20
 
     /// The top-level keys, in the order messages list them: the host options, then `plugin`.
-    static let hostKeys = [
-        HostOptionRules.taskShutdownTimeout.name, HostOptionRules.executorWorkers.name,
-        HostOptionRules.stopOnUnhandledErrors.name, HostOptionRules.logLevel.name, HostOptionRules.logFormat.name,
-        HostOptionRules.allowInsecurePlugins.name, HostOptionRules.preflight.name, HostOptionRules.loadTimeout.name,
-        "plugin",
+    static let hostKeys =
+        [
+            HostOptionRules.taskShutdownTimeout.name, HostOptionRules.executorWorkers.name,
+            HostOptionRules.stopOnUnhandledErrors.name, HostOptionRules.logLevel.name, HostOptionRules.logFormat.name,
+            HostOptionRules.allowInsecurePlugins.name, HostOptionRules.preflight.name, HostOptionRules.loadTimeout.name,
+            HostOptionRules.concurrentStart.name, HostOptionRules.drainDelay.name,
+        ] + perPluginKeys + ["plugin"]
+    /// The keys both levels take: a top-level one sets every plugin's default, one in a
+    /// `[[plugin]]` entry that plugin's own value.
+    static let perPluginKeys = [
+        HostOptionRules.startupTimeout.name, HostOptionRules.restart.name, HostOptionRules.restartMax.name,
+        HostOptionRules.restartWindow.name,
     ]
     /// The keys of a `[[plugin]]` entry, in the order messages list them.
-    static let pluginKeys = [
-        "load", "alias", HostOptionRules.taskShutdownTimeout.name, HostOptionRules.executorWorkers.name, "config",
-    ]
+    static let pluginKeys =
+        [
+            "load", "alias", HostOptionRules.taskShutdownTimeout.name, HostOptionRules.executorWorkers.name,
+        ] + perPluginKeys + ["config"]
 
     /// Reads `path` (once) and checks it.
     static func load(_ path: String) throws(HostUsageError) -> ConfigFile {
         let bytes = try ConfigFileBytes.read(path, limit: sizeLimit)
         try ConfigFileBytes.checkEncoding(bytes, path: path)
         let table = try TOMLLibrary.parse(bytes, path: path)
+        return try read(table, text: String(decoding: bytes, as: UTF8.self), path: path)
+    }
+
+    /// Checks the parsed `table` of the file `path`, whose text is `text` (for the lines of
+    /// its keys).
+    static func read(_ table: ConfigTable, text: String, path: String) throws(HostUsageError) -> ConfigFile {
         var file = ConfigFile(path: path)
-        let lines = KeyLines(String(decoding: bytes, as: UTF8.self))
-        try file.read(table, lines: lines)
+        try file.read(table, lines: KeyLines(text))
         return file
     }
 
@@ -97,6 +119,9 @@ struct ConfigFile: Sendable {
         loadTimeout = try value(table, rules.loadTimeout, at, \.seconds)
         logLevel = try value(table, rules.logLevel, at, \.string)
         logFormat = try value(table, rules.logFormat, at, \.string)
+        concurrentStart = try value(table, rules.concurrentStart, at, \.bool)
+        drainDelay = try value(table, rules.drainDelay, at, \.seconds)
+        pluginDefaults = try optionValues(table, at)
         guard let entries = table["plugin"] else { return }
         guard let array = entries.array else {
             throw fail(at("plugin"), "\"plugin\" must be an array of tables: write each as [[plugin]]")
@@ -163,7 +188,22 @@ struct ConfigFile: Sendable {
             origin: "--config \(path):\(at("load") ?? start ?? 0): key \"load\""
         )
         argument.config = config
+        argument.options = try optionValues(table, at)
         return Plugin(argument: argument, line: start ?? 0)
+    }
+
+    /// The per-plugin option keys of `table` (the top level or a `[[plugin]]` entry).
+    private func optionValues(
+        _ table: ConfigTable,
+        _ line: (String) -> Int?
+    ) throws(HostUsageError) -> PluginOptionValues {
+        let rules = HostOptionRules.self
+        return PluginOptionValues(
+            startupTimeout: try value(table, rules.startupTimeout, line, \.seconds),
+            restart: try value(table, rules.restart, line, \.string),
+            restartMax: try value(table, rules.restartMax, line, \.int),
+            restartWindow: try value(table, rules.restartWindow, line, \.seconds)
+        )
     }
 
     /// The value of the rule's key in `table`, nil if absent; a usage error naming the line and

@@ -2,8 +2,10 @@ extension HostConfiguration {
     /// Checks the command line's values, reads the config file, if any (exactly once, so
     /// `/dev/stdin` and pipes work), and merges: the command line overrides the file, the file
     /// overrides the defaults, and the command line's plugins load after the file's (README,
-    /// Command line). Both sides follow ``HostOptionRules``. Every error here is a usage error
-    /// (exit 64).
+    /// Command line). For the per-plugin options (`startup-timeout`, `restart`, `restart-max`,
+    /// `restart-window`) the order is: command line `NAME=`, then `[[plugin]]` entry, then
+    /// command line default, then file default, then built-in (see ``PluginSettings``). Both
+    /// sides follow ``HostOptionRules``. Every error here is a usage error (exit 64).
     public init(_ options: CommandLineOptions) throws(HostError) {
         do {
             self = try Self.merge(options)
@@ -14,6 +16,11 @@ extension HostConfiguration {
 
     private static func merge(_ options: CommandLineOptions) throws(HostUsageError) -> HostConfiguration {
         let file = try options.config.map { path throws(HostUsageError) in try ConfigFile.load(path) }
+        return try merge(options, over: file)
+    }
+
+    /// Merges the command line's values over `file`'s, the config file named by `--config`.
+    static func merge(_ options: CommandLineOptions, over file: ConfigFile?) throws(HostUsageError) -> Self {
         var arguments = file?.plugins.map(\.argument) ?? []
         for plugin in options.plugins { arguments.append(try PluginArgument(parsing: plugin)) }
         guard !arguments.isEmpty else {
@@ -41,7 +48,15 @@ extension HostConfiguration {
         configuration.loadTimeout =
             try options.loadTimeout.map(rules.loadTimeout.commandLineValue)
             ?? file?.loadTimeout ?? configuration.loadTimeout
+        configuration.concurrentStart = options.concurrentStart || (file?.concurrentStart ?? false)
+        configuration.drainDelay =
+            try options.drainDelay.map(rules.drainDelay.commandLineValue)
+            ?? file?.drainDelay ?? configuration.drainDelay
         for setting in options.settings { configuration.add(try PluginSetting(parsing: setting)) }
+        // Per-plugin options: the command line's bare values over the file's top-level ones; a
+        // plugin's own values (its entry, then `NAME=`) are laid over these once it is loaded.
+        configuration.settings.hostDefaults = file?.pluginDefaults ?? PluginOptionValues()
+        try configuration.settings.take(options)
         return configuration
     }
 }

@@ -23,8 +23,14 @@ public struct HostConfiguration: Sendable {
     var executorWorkers = LifecycleOptions.defaultExecutorWorkers
     /// Whether an unhandled error stops the host with exit code 1.
     var stopOnUnhandledErrors = false
-    /// Per-plugin config from `--set NAME.KEY=VALUE`, by plugin name.
-    var settings: [String: [String: String]] = [:]
+    /// What is settled per plugin once they are loaded: `--set` config, the command line's
+    /// `--OPTION NAME=VALUE` values, and the host-wide values they override.
+    var settings = PluginSettings()
+    /// Whether all plugins start at once instead of each after the one before is ready
+    /// (`--concurrent-start`).
+    var concurrentStart = false
+    /// How long the host keeps serving after the first signal before teardown (`--drain-delay`).
+    var drainDelay: Duration = .zero
     /// The least severe level logged.
     var logLevel = Logger.Level.info
     /// What the host does with the plugins.
@@ -47,8 +53,14 @@ public struct HostConfiguration: Sendable {
 
     /// Adds one `--set`, a later one for the same plugin and key replacing an earlier one.
     mutating func add(_ setting: PluginSetting) {
-        settings[setting.name, default: [:]][setting.key] = setting.value
+        settings.config[setting.name, default: [:]][setting.key] = setting.value
     }
+
+    /// Each plugin's default startup time limit (`--startup-timeout SECONDS`, `startup-timeout`).
+    var startupTimeout: Duration { settings.hostDefaults.startupTimeout ?? PluginSettings.defaultStartupTimeout }
+
+    /// Each plugin's default restart policy (`--restart`, `--restart-max`, `--restart-window`).
+    var restart: RestartPolicy { settings.hostDefaults.restartPolicy(over: .no) }
 
     /// The lifecycle manager's options for this configuration, reporting to `observer`.
     func lifecycleOptions(observer: LifecycleObserver?) -> LifecycleOptions {
@@ -57,6 +69,10 @@ public struct HostConfiguration: Sendable {
             executorWorkers: executorWorkers,
             stopOnUnhandledErrors: stopOnUnhandledErrors
         )
+        options.startupTimeout = startupTimeout
+        options.concurrentStart = concurrentStart
+        options.drainDelay = drainDelay
+        options.restart = restart
         if let observer { options.observer = observer }
         return options
     }

@@ -1,3 +1,4 @@
+import AioRun
 import Logging
 
 /// The rule for one host option: its name and what its value may be, with how the messages say
@@ -47,6 +48,34 @@ enum HostOptionRules {
         expected: "a number of seconds above 0, up to one year"
     ) { $0.isFinite && $0 > 0 && $0 <= oneYear ? max(.nanoseconds(1), duration(seconds: $0)) : nil }
 
+    /// `startup-timeout`, also per plugin: above 0, up to one year.
+    static let startupTimeout = OptionRule<Double, Duration>(
+        "startup-timeout",
+        expected: "a number of seconds above 0, up to one year"
+    ) { $0.isFinite && $0 > 0 && $0 <= oneYear ? max(.nanoseconds(1), duration(seconds: $0)) : nil }
+
+    /// `drain-delay`: 0 to one year.
+    static let drainDelay = OptionRule<Double, Duration>(
+        "drain-delay",
+        expected: "a number of seconds from 0 to one year"
+    ) { $0.isFinite && $0 >= 0 && $0 <= oneYear ? duration(seconds: $0) : nil }
+
+    /// `restart`, also per plugin: `no` or `on-failure`.
+    static let restart = OptionRule<String, RestartPolicy.Mode>("restart", expected: "no or on-failure") {
+        RestartPolicy.Mode(rawValue: $0)
+    }
+
+    /// `restart-max`, also per plugin: 0 to 1000 restarts within the window.
+    static let restartMax = OptionRule<Int, Int>("restart-max", expected: "an integer from 0 to 1000") {
+        (0...1000).contains($0) ? $0 : nil
+    }
+
+    /// `restart-window`, also per plugin: above 0, up to one year.
+    static let restartWindow = OptionRule<Double, Duration>(
+        "restart-window",
+        expected: "a number of seconds above 0, up to one year"
+    ) { $0.isFinite && $0 > 0 && $0 <= oneYear ? max(.nanoseconds(1), duration(seconds: $0)) : nil }
+
     /// `executor-workers`, also per plugin: 1 to 1024 threads.
     static let executorWorkers = OptionRule<Int, Int>("executor-workers", expected: "an integer from 1 to 1024") {
         (1...1024).contains($0) ? $0 : nil
@@ -69,6 +98,8 @@ enum HostOptionRules {
     static let allowInsecurePlugins = flag("allow-insecure-plugins")
     /// `preflight`: a flag on the command line, `true` or `false` in a file.
     static let preflight = flag("preflight")
+    /// `concurrent-start`: a flag on the command line, `true` or `false` in a file.
+    static let concurrentStart = flag("concurrent-start")
 
     /// A flag: any boolean.
     private static func flag(_ name: String) -> OptionRule<Bool, Bool> {

@@ -8,6 +8,9 @@ struct PluginArgument: Sendable, Equatable {
     var taskShutdownTimeout: Duration?
     /// This instance's own pool size, overriding the host's (from a config file).
     var executorWorkers: Int?
+    /// This instance's own startup time limit and restart policy values (from a config file);
+    /// the command line's `--OPTION NAME=VALUE` overrides them.
+    var options = PluginOptionValues()
     /// Config values for this instance from a config file; `--set` overrides them.
     var config: [String: String] = [:]
     /// Where the argument came from when not the command line, e.g. `--config f.toml:7: key "load"`.

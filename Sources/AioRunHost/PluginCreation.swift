@@ -4,12 +4,14 @@ import Logging
 
 extension Host {
     /// Creates the loaded plugins in load order, each with its config (the config file's values,
-    /// overridden by `--set`), and returns their units, each owning its plugin's `run()`. Stops creating once a
+    /// overridden by `--set`) and its own settings (pool, time limits, restart policy and the
+    /// readiness its export declares; see ``PluginSettings/unitOptions(for:argument:readiness:)``),
+    /// and returns their units, each owning its plugin's `run()`. Stops creating once a
     /// shutdown was requested meanwhile (README, "How shutdown proceeds"); records each step in
     /// `progress`.
     static func create(
         _ loaded: [LoadedPlugin],
-        settings: [String: [String: String]],
+        settings: PluginSettings,
         manager: LifecycleManager,
         logger: Logger,
         progress: LoadProgress
@@ -23,13 +25,16 @@ extension Host {
                 break
             }
             progress.begin("create", of: plugin.path, name: plugin.name)
-            let values = plugin.argument.config.merging(settings[plugin.name] ?? [:]) { _, cli in cli }
+            let values = plugin.argument.config.merging(settings.config[plugin.name] ?? [:]) { _, cli in cli }
             do {
                 let unit = try manager.addUnit(
                     name: plugin.name,
                     config: PluginConfig(values),
-                    executorWorkers: plugin.argument.executorWorkers,
-                    shutdownTimeout: plugin.argument.taskShutdownTimeout,
+                    options: settings.unitOptions(
+                        for: plugin.name,
+                        argument: plugin.argument,
+                        readiness: plugin.descriptor.readiness
+                    ),
                     make: plugin.descriptor.make
                 )
                 // A disposition its initializer changed behind the signal guard's back is this

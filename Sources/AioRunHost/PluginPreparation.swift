@@ -43,7 +43,8 @@ extension Host {
             return .failure(error.hostError)
         }
         do {
-            // After a signal while loading, later plugins were not loaded: their `--set` is fine.
+            // After a signal while loading, later plugins were not loaded: their `--set` and
+            // per-plugin options (`--restart NAME=…`) are fine.
             if manager.shutdownRequested == nil {
                 try checkSettingTargets(configuration.settings, loaded: loaded)
             }

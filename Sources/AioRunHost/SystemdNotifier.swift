@@ -46,25 +46,51 @@ final class SystemdNotifier: Sendable {
         }
     }
 
-    /// The lifecycle hooks that speak this protocol: READY and STATUS once every plugin runs,
-    /// STOPPING at the first trigger, STATUS and EXTEND_TIMEOUT_USEC for each plugin's teardown,
+    /// The lifecycle hooks that speak this protocol (README, "Running under systemd or
+    /// Kubernetes"): READY and STATUS once every plugin is ready, STATUS and EXTEND_TIMEOUT_USEC
+    /// while the host waits for a plugin to become ready, STATUS for each restart, STOPPING at
+    /// the first trigger, STATUS and EXTEND_TIMEOUT_USEC for each plugin's teardown,
     /// and WATCHDOG pings at half of `WATCHDOG_USEC` from the control thread.
     func observer(watchdogMicroseconds: UInt64?) -> LifecycleObserver {
         var observer = LifecycleObserver()
-        observer.ready = { count in self.send("READY=1\nSTATUS=running \(count) plugins") }
+        observer.ready = { count in self.send(Self.readyMessage(count)) }
+        observer.waitingForReady = { unit, limit in self.send(Self.waitingMessage(unit, limit: limit)) }
+        observer.restarting = { unit, attempt in self.send(Self.restartingMessage(unit, attempt: attempt)) }
         observer.shutdownStarted = { trigger in self.send("STOPPING=1\nSTATUS=stopping: \(trigger)") }
-        observer.teardownStarted = { unit, limit in
-            // A teardown on track must not be killed by systemd's stop timeout: extend it by
-            // this plugin's whole limit plus a second for the host's own bookkeeping.
-            let micros =
-                UInt64(limit.components.seconds) * 1_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000_000)
-                + 1_000_000
-            self.send("STATUS=stopping plugin \(unit)\nEXTEND_TIMEOUT_USEC=\(micros)")
-        }
+        observer.teardownStarted = { unit, limit in self.send(Self.teardownMessage(unit, limit: limit)) }
         if let watchdogMicroseconds, watchdogMicroseconds > 0 {
             observer.heartbeat = (.microseconds(Int64(watchdogMicroseconds / 2)), { self.send("WATCHDOG=1") })
         }
         return observer
+    }
+
+    /// Every plugin is ready: `READY=1` with how many run.
+    static func readyMessage(_ count: Int) -> String { "READY=1\nSTATUS=running \(count) plugins" }
+
+    /// The host waits for `unit` to become ready within `limit`: a slow start that is on track
+    /// must not be killed by systemd's start timeout, so it is extended by the whole limit plus a
+    /// second for the host's own bookkeeping.
+    static func waitingMessage(_ unit: String, limit: Duration) -> String {
+        "STATUS=starting: waiting for plugin \(unit)\nEXTEND_TIMEOUT_USEC=\(extendedMicroseconds(limit))"
+    }
+
+    /// `unit` is restarted after a failure, its `attempt`-th restart within its window.
+    static func restartingMessage(_ unit: String, attempt: Int) -> String {
+        "STATUS=restarting plugin \(unit) (restart \(attempt))"
+    }
+
+    /// `unit`'s teardown begins within `limit`: a teardown on track must not be killed by
+    /// systemd's stop timeout, so it is extended likewise.
+    static func teardownMessage(_ unit: String, limit: Duration) -> String {
+        "STATUS=stopping plugin \(unit)\nEXTEND_TIMEOUT_USEC=\(extendedMicroseconds(limit))"
+    }
+
+    /// `EXTEND_TIMEOUT_USEC` for a step limited to `limit`: the limit plus one second, in
+    /// microseconds (a negative limit counts as zero).
+    static func extendedMicroseconds(_ limit: Duration) -> UInt64 {
+        let (seconds, attoseconds) = limit.components
+        guard seconds >= 0, attoseconds >= 0 else { return 1_000_000 }
+        return UInt64(seconds) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000) + 1_000_000
     }
 
     /// The lifecycle hooks for the supervisor named by this process's environment

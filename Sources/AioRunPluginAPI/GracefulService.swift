@@ -43,7 +43,12 @@ extension PluginContext {
         beginGracefulShutdown: @escaping @Sendable () async -> Void
     ) async throws {
         let ready: @Sendable () -> Void = { [self] in reportReady() }
-        try await runGracefully(label, file: file, line: line, run: { try await run(ready) }, beginGracefulShutdown: beginGracefulShutdown)
+        try await runGracefully(
+            label,
+            file: file,
+            line: line,
+            run: { try await run(ready) },
+            beginGracefulShutdown: beginGracefulShutdown
+        )
     }
 }
-

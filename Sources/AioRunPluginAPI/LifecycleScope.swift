@@ -50,4 +50,3 @@ extension LifecycleScope {
     /// The unit's teardown time limit; see ``PluginContext/shutdownTimeout``.
     public var shutdownTimeout: Duration { .seconds(60) }
 }
-

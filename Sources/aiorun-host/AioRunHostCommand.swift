@@ -18,8 +18,14 @@ struct AioRunHostCommand: AsyncParsableCommand {
             again as another instance. On SIGINT/SIGTERM plugins are torn down in reverse load \
             order; a second signal exits at once with 128+signal.
 
+            The NAME= forms of --startup-timeout, --restart, --restart-max and --restart-window \
+            set one plugin instance (by name or alias); without NAME= they set every plugin's \
+            default. A plugin's own value wins: command line NAME=, then its [[plugin]] entry, \
+            then the command line's default, then the config file's.
+
             Exit codes: 0 clean, 1 unhandled error with --stop-on-unhandled-errors, 64 usage, \
-            65 plugin rejected, 70 something abandoned at a time limit, 128+N second signal N.
+            65 plugin rejected, 69 a plugin failed to start, 70 something abandoned at a time \
+            limit, 71 restart budget spent, 128+N second signal N.
             """,
         version: Host.version
     )
@@ -91,6 +97,51 @@ struct AioRunHostCommand: AsyncParsableCommand {
     )
     var loadTimeout: Double?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Time limit from a plugin's start until it is ready, in seconds (default 60; repeatable).",
+            valueName: "[name=]seconds"
+        )
+    )
+    var startupTimeout: [String] = []
+
+    @Flag(name: .long, help: "Start every plugin at once instead of each after the one before it is ready.")
+    var concurrentStart = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "After the first signal, keep serving this long before teardown starts, in seconds (default 0).",
+            valueName: "seconds"
+        )
+    )
+    var drainDelay: Double?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "no (default) or on-failure: restart a failed plugin (repeatable).",
+            valueName: "[name=]policy"
+        )
+    )
+    var restart: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Most restarts within the window, 0 to 1000 (default 5; repeatable).", valueName: "[name=]n")
+    )
+    var restartMax: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The window over which restarts are counted, in seconds (default 60; repeatable).",
+            valueName: "[name=]seconds"
+        )
+    )
+    var restartWindow: [String] = []
+
     @Flag(
         name: .long,
         help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65."
@@ -133,6 +184,12 @@ struct AioRunHostCommand: AsyncParsableCommand {
         options.logFormat = logFormat
         options.preflight = preflight
         options.loadTimeout = loadTimeout
+        options.startupTimeouts = startupTimeout
+        options.concurrentStart = concurrentStart
+        options.drainDelay = drainDelay
+        options.restarts = restart
+        options.restartMaxes = restartMax
+        options.restartWindows = restartWindow
         options.check = check
         options.inspect = inspect
         options.plugins = plugins

@@ -18,6 +18,33 @@ final class CommandLineOptionsTests: XCTestCase {
         XCTAssertEqual(configuration.mode, .run)
         XCTAssertFalse(configuration.preflight)
         XCTAssertTrue(configuration.settings.isEmpty)
+        XCTAssertEqual(configuration.startupTimeout, .seconds(60))
+        XCTAssertFalse(configuration.concurrentStart)
+        XCTAssertEqual(configuration.drainDelay, .zero)
+        XCTAssertEqual(configuration.restart, .no)
+        let lifecycle = configuration.lifecycleOptions(observer: nil)
+        XCTAssertEqual(lifecycle.startupTimeout, .seconds(60))
+        XCTAssertFalse(lifecycle.concurrentStart)
+        XCTAssertEqual(lifecycle.drainDelay, .zero)
+        XCTAssertEqual(lifecycle.restart, .no)
+    }
+
+    func testStartAndRestartOptionsReachTheLifecycleOptions() throws {
+        var options = CommandLineOptions()
+        options.plugins = ["hello"]
+        options.startupTimeouts = ["5", "2.5"]
+        options.concurrentStart = true
+        options.drainDelay = 3
+        options.restarts = ["on-failure"]
+        options.restartMaxes = ["0"]
+        options.restartWindows = ["30"]
+        let configuration = try HostConfiguration(options)
+        let lifecycle = configuration.lifecycleOptions(observer: nil)
+        XCTAssertEqual(lifecycle.startupTimeout, .milliseconds(2500), "the last bare value wins")
+        XCTAssertTrue(lifecycle.concurrentStart)
+        XCTAssertEqual(lifecycle.drainDelay, .seconds(3))
+        XCTAssertEqual(lifecycle.restart, .onFailure(maxRestarts: 0, within: .seconds(30)))
+        XCTAssertTrue(configuration.settings.options.isEmpty, "bare values set no plugin's own")
     }
 
     func testValuesInRangeAreTaken() throws {
@@ -59,6 +86,30 @@ final class CommandLineOptionsTests: XCTestCase {
                 }
             ),
             ("--log-format xml: expected text or json", { $0.logFormat = "xml" }),
+            (
+                "--startup-timeout 0: expected a number of seconds above 0, up to one year",
+                { $0.startupTimeouts = ["0"] }
+            ),
+            (
+                "--startup-timeout web=soon: expected a number of seconds above 0, up to one year",
+                { $0.startupTimeouts = ["web=soon"] }
+            ),
+            (
+                "--startup-timeout 31536001: expected a number of seconds above 0, up to one year",
+                { $0.startupTimeouts = ["31536001"] }
+            ),
+            ("--drain-delay -1.0: expected a number of seconds from 0 to one year", { $0.drainDelay = -1 }),
+            ("--restart always: expected no or on-failure", { $0.restarts = ["always"] }),
+            ("--restart web=: expected no or on-failure", { $0.restarts = ["web="] }),
+            ("--restart Web=no: \"Web\" \(PluginName.rule)", { $0.restarts = ["Web=no"] }),
+            ("--restart =no: \"\" \(PluginName.rule)", { $0.restarts = ["=no"] }),
+            ("--restart-max 1001: expected an integer from 0 to 1000", { $0.restartMaxes = ["1001"] }),
+            ("--restart-max web=-1: expected an integer from 0 to 1000", { $0.restartMaxes = ["web=-1"] }),
+            ("--restart-max 2.5: expected an integer from 0 to 1000", { $0.restartMaxes = ["2.5"] }),
+            (
+                "--restart-window 0: expected a number of seconds above 0, up to one year",
+                { $0.restartWindows = ["0"] }
+            ),
         ]
         for (expected, change) in cases {
             var options = CommandLineOptions()
@@ -84,8 +135,8 @@ final class CommandLineOptionsTests: XCTestCase {
         options.plugins = ["hello"]
         options.settings = ["hello.greeting=hi", "hello.url=http://x/?a=b", "hello.greeting=bye", "other.key="]
         let configuration = try HostConfiguration(options)
-        XCTAssertEqual(configuration.settings["hello"], ["greeting": "bye", "url": "http://x/?a=b"])
-        XCTAssertEqual(configuration.settings["other"], ["key": ""])
+        XCTAssertEqual(configuration.settings.config["hello"], ["greeting": "bye", "url": "http://x/?a=b"])
+        XCTAssertEqual(configuration.settings.config["other"], ["key": ""])
     }
 
     func testMalformedSetIsAUsageErrorNamingWhatIsWrong() {

@@ -126,4 +126,108 @@ final class ConfigReaderTests: XCTestCase {
             "--config /nonexistent/aiorun.toml: No such file or directory"
         )
     }
+
+    // MARK: ConfigFile
+
+    func testStartDrainAndRestartKeysAtTopLevelAndPerPlugin() throws {
+        let text = """
+            startup-timeout = 15
+            concurrent-start = true
+            drain-delay = 2.5
+            restart = "on-failure"
+            restart-max = 0
+            restart-window = 30
+            [[plugin]]
+            load = "web"
+            startup-timeout = 0.5
+            restart = "no"
+            restart-max = 1000
+            restart-window = 1
+            """
+        let table = ConfigTable([
+            ("startup-timeout", .int(15)), ("concurrent-start", .bool(true)), ("drain-delay", .double(2.5)),
+            ("restart", .string("on-failure")), ("restart-max", .int(0)), ("restart-window", .int(30)),
+            (
+                "plugin",
+                .array([
+                    .table(
+                        ConfigTable([
+                            ("load", .string("web")), ("startup-timeout", .double(0.5)), ("restart", .string("no")),
+                            ("restart-max", .int(1000)), ("restart-window", .int(1)),
+                        ])
+                    )
+                ])
+            ),
+        ])
+        let file = try ConfigFile.read(table, text: text, path: "f.toml")
+        XCTAssertEqual(file.concurrentStart, true)
+        XCTAssertEqual(file.drainDelay, .milliseconds(2500))
+        XCTAssertEqual(
+            file.pluginDefaults,
+            PluginOptionValues(
+                startupTimeout: .seconds(15),
+                restart: .onFailure,
+                restartMax: 0,
+                restartWindow: .seconds(30)
+            )
+        )
+        XCTAssertEqual(
+            file.plugins.first?.argument.options,
+            PluginOptionValues(
+                startupTimeout: .milliseconds(500),
+                restart: .no,
+                restartMax: 1000,
+                restartWindow: .seconds(1)
+            )
+        )
+    }
+
+    func testBadStartDrainAndRestartValuesNameFileLineAndKey() {
+        let cases: [(String, ConfigValue, String)] = [
+            ("startup-timeout", .int(0), "key \"startup-timeout\" must be a number of seconds above 0, up to one year"),
+            ("drain-delay", .int(-1), "key \"drain-delay\" must be a number of seconds from 0 to one year"),
+            ("concurrent-start", .string("yes"), "key \"concurrent-start\" must be true or false"),
+            ("restart", .string("always"), "key \"restart\" must be no or on-failure"),
+            ("restart", .bool(true), "key \"restart\" must be no or on-failure"),
+            ("restart-max", .int(1001), "key \"restart-max\" must be an integer from 0 to 1000"),
+            ("restart-max", .double(2), "key \"restart-max\" must be an integer from 0 to 1000"),
+            (
+                "restart-window", .double(0),
+                "key \"restart-window\" must be a number of seconds above 0, up to one year"
+            ),
+        ]
+        for (key, value, message) in cases {
+            let top = ConfigTable([(key, value)])
+            XCTAssertEqual(
+                usageError { try ConfigFile.read(top, text: "# a comment\n\(key) = x\n", path: "f.toml") },
+                "--config f.toml:2: \(message)",
+                key
+            )
+            guard key != "drain-delay" && key != "concurrent-start" else { continue }
+            let entry = ConfigTable([
+                ("plugin", .array([.table(ConfigTable([("load", .string("web")), (key, value)]))]))
+            ])
+            XCTAssertEqual(
+                usageError {
+                    try ConfigFile.read(entry, text: "[[plugin]]\nload = \"web\"\n\(key) = x\n", path: "f.toml")
+                },
+                "--config f.toml:3: \(message)",
+                key
+            )
+        }
+    }
+
+    func testHostOnlyKeysAreUnknownInAPluginEntry() {
+        let entry = ConfigTable([
+            ("plugin", .array([.table(ConfigTable([("load", .string("web")), ("drain-delay", .int(1))]))]))
+        ])
+        XCTAssertEqual(
+            usageError {
+                try ConfigFile.read(entry, text: "[[plugin]]\nload = \"web\"\ndrain-delay = 1\n", path: "f.toml")
+            },
+            "--config f.toml:3: unknown key \"drain-delay\" in [[plugin]] #1 (expected one of load, alias,"
+                + " task-shutdown-timeout, executor-workers, startup-timeout, restart, restart-max, restart-window,"
+                + " config)"
+        )
+    }
 }

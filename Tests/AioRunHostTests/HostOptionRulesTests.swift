@@ -1,3 +1,4 @@
+import AioRun
 import Logging
 import XCTest
 
@@ -31,5 +32,40 @@ final class HostOptionRulesTests: XCTestCase {
         XCTAssertNil(HostOptionRules.logLevel.value("WARNING"))
         XCTAssertEqual(HostOptionRules.logFormat.value("json"), .json)
         XCTAssertNil(HostOptionRules.logFormat.value("JSON"))
+    }
+
+    func testStartupTimeoutAndRestartWindowAreAboveZeroUpToOneYear() {
+        for rule in [HostOptionRules.startupTimeout, HostOptionRules.restartWindow] {
+            XCTAssertNil(rule.value(0), rule.name)
+            XCTAssertEqual(rule.value(1e-12), .nanoseconds(1), rule.name)
+            XCTAssertEqual(rule.value(0.5), .milliseconds(500), rule.name)
+            XCTAssertEqual(rule.value(HostOptionRules.oneYear), .seconds(86_400 * 365), rule.name)
+            XCTAssertNil(rule.value(HostOptionRules.oneYear + 1), rule.name)
+            XCTAssertNil(rule.value(-1), rule.name)
+            XCTAssertNil(rule.value(.nan), rule.name)
+            XCTAssertNil(rule.value(.infinity), rule.name)
+        }
+    }
+
+    func testDrainDelayIsZeroToOneYear() {
+        let rule = HostOptionRules.drainDelay
+        XCTAssertEqual(rule.value(0), .zero)
+        XCTAssertEqual(rule.value(5), .seconds(5))
+        XCTAssertEqual(rule.value(HostOptionRules.oneYear), .seconds(86_400 * 365))
+        XCTAssertNil(rule.value(HostOptionRules.oneYear + 1))
+        XCTAssertNil(rule.value(-0.001))
+        XCTAssertNil(rule.value(.nan))
+    }
+
+    func testRestartPolicyAndBudget() {
+        XCTAssertEqual(HostOptionRules.restart.value("no"), .no)
+        XCTAssertEqual(HostOptionRules.restart.value("on-failure"), .onFailure)
+        XCTAssertNil(HostOptionRules.restart.value("On-Failure"))
+        XCTAssertNil(HostOptionRules.restart.value("always"))
+        XCTAssertEqual(HostOptionRules.restartMax.value(0), 0)
+        XCTAssertEqual(HostOptionRules.restartMax.value(1000), 1000)
+        XCTAssertNil(HostOptionRules.restartMax.value(1001))
+        XCTAssertNil(HostOptionRules.restartMax.value(-1))
+        XCTAssertEqual(HostOptionRules.concurrentStart.value(true), true)
     }
 }

@@ -216,7 +216,7 @@ final class LoadingEndToEndTests: XCTestCase {
     func testDescriptorCreatedInPluginCastsInHost() throws {
         let host = try ChildProcess.host([Products.plugin("hello")])
         let loaded = try host.waitForLine(containing: "loaded plugin hello from", within: .seconds(30))
-        XCTAssertTrue(loaded.text.contains("(ABI 2, API 2.0.0)"), loaded.text)
+        XCTAssertTrue(loaded.text.contains("(ABI 2, API 2.1.0)"), loaded.text)
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(10))
     }
 

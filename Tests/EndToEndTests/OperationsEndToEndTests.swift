@@ -212,7 +212,7 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertTrue(lines[0].hasPrefix("ok hello path=\(Products.plugin("hello"))"), lines[0])
         XCTAssertTrue(lines[1].hasPrefix("ok again path="), lines[1])
         for line in lines {
-            XCTAssertTrue(line.contains(" abi=2 api=2.0.0 toolchain=\"Swift version "), line)
+            XCTAssertTrue(line.contains(" abi=2 api=2.1.0 toolchain=\"Swift version "), line)
         }
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
         XCTAssertNil(host.index(of: "] hello from"), host.transcript)
