@@ -148,6 +148,73 @@ final class VaporPluginEndToEndTests: XCTestCase {
         _ = try slow.wait(within: .seconds(20))  // the connection dies with the host
     }
 
+    /// Ready when listening (readiness `.whenReported`): the host starts b only once a listens,
+    /// and a connection made the moment `ready: 2 plugins running` is logged, without any retry,
+    /// is answered by both.
+    func testReadyLineMeansBothServersListen() throws {
+        let library = try VaporPluginLibrary.path()
+        let (portA, portB) = try VaporPorts.two()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
+        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
+        let answerA = VaporClient.get(port: portA, path: "/")
+        let answerB = VaporClient.get(port: portB, path: "/")
+        XCTAssertEqual(answerA.status, 200, "\(answerA)\n\(host.transcript)")
+        XCTAssertEqual(answerA.body, "a", "\(answerA)")
+        XCTAssertEqual(answerB.status, 200, "\(answerB)\n\(host.transcript)")
+        XCTAssertEqual(answerB.body, "b", "\(answerB)")
+        // Ordered start: a listens and is ready before b's server starts.
+        let startedA = try XCTUnwrap(host.index(of: "Server started on http://127.0.0.1:\(portA)"), host.transcript)
+        let readyA = try XCTUnwrap(host.index(of: "plugin a ready in"), host.transcript)
+        let startedB = try XCTUnwrap(host.index(of: "Server started on http://127.0.0.1:\(portB)"), host.transcript)
+        let readyB = try XCTUnwrap(host.index(of: "plugin b ready in"), host.transcript)
+        let readyAll = try XCTUnwrap(host.index(of: "ready: 2 plugins running"), host.transcript)
+        XCTAssertLessThan(startedA, readyA, host.transcript)
+        XCTAssertLessThan(readyA, startedB, host.transcript)
+        XCTAssertLessThan(startedB, readyB, host.transcript)
+        XCTAssertLessThan(readyB, readyAll, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
+    }
+
+    /// During `--drain-delay`, everything still serves but `context.isDraining` is true:
+    /// `/readyz` answers 503 while `/` and `/livez` answer 200; then the usual teardown, exit 0.
+    func testReadyzAnswers503WhileTheHostDrains() throws {
+        let library = try VaporPluginLibrary.path()
+        let port = try VaporPorts.one()
+        let host = try ChildProcess.host([library, "--set", "vapor.port=\(port)", "--drain-delay", "3"])
+        try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(60))
+        XCTAssertEqual(VaporClient.get(port: port, path: "/readyz").status, 200, host.transcript)
+        host.send(SIGTERM)
+        try host.waitForLine(containing: "draining for", within: .seconds(10))
+        let ready = VaporClient.get(port: port, path: "/readyz")
+        XCTAssertEqual(ready.status, 503, "\(ready)\n\(host.transcript)")
+        XCTAssertEqual(ready.body, "draining", "\(ready)")
+        XCTAssertEqual(VaporClient.get(port: port, path: "/livez").status, 200, host.transcript)
+        XCTAssertEqual(VaporClient.get(port: port, path: "/").status, 200, host.transcript)
+        XCTAssertNil(host.index(of: "stopped plugin vapor"), "the delay ended before the checks:\n\(host.transcript)")
+        try host.expectExit(0, within: .seconds(30))
+    }
+
+    /// A port already in use: b's bind fails in the shield, which shuts b's application down and
+    /// throws, so b fails to start (69); a, already running, is torn down. b's
+    /// `beginGracefulShutdown` still runs in its teardown and touches no server: no assertion,
+    /// no crash.
+    func testFailedBindFailsTheStartWithoutTouchingTheServer() throws {
+        let library = try VaporPluginLibrary.path()
+        let port = try VaporPorts.one()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(port)", "--set", "b.port=\(port)",
+        ])
+        try host.expectExit(69, within: .seconds(60))
+        let failed = try XCTUnwrap(host.lines(containing: "plugin b failed to start").first, host.transcript)
+        XCTAssertTrue(failed.contains("Address already in use"), failed)
+        XCTAssertNotNil(host.index(of: "stopped plugin b"), host.transcript)
+        XCTAssertNotNil(host.index(of: "stopped plugin a"), host.transcript)
+        XCTAssertNil(host.index(of: "Assertion failed"), host.transcript)
+        XCTAssertNil(host.index(of: "ready: 2 plugins running"), host.transcript)
+    }
+
     /// A missing or malformed port rejects the plugin at load: exit 65.
     func testBadPortRejectsThePluginAtLoad() throws {
         let library = try VaporPluginLibrary.path()
