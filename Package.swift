@@ -45,6 +45,7 @@ let plugins = [
     plugin("faulty", target: "FaultyPlugin", path: "Tests/Fixtures/Faulty"),
     // A test fixture that changes, or raises, the host's signals; see Tests/Fixtures/SignalMisuse.
     plugin("signal-misuse", target: "SignalMisusePlugin", path: "Tests/Fixtures/SignalMisuse"),
+    plugin("thread-log", target: "ThreadLogPlugin", path: "Tests/Fixtures/ThreadLog", logBridge: true),
 ]
 
 let package = Package(

@@ -14,7 +14,10 @@ public enum AioRunLogBridge {
     ///
     /// swift-log allows one bootstrap per copy; a plugin loaded twice under aliases shares one
     /// copy, so later calls are no-ops and return `false`. The host attributes each record to the
-    /// plugin whose task is logging, so aliases still get their own name.
+    /// plugin whose task is logging, so aliases still get their own name; a record logged outside
+    /// any plugin task (an NIO event-loop thread, a plain `Thread`) is named after the first
+    /// instance. For those, hand the framework a `Logger` from
+    /// ``logger(label:sink:minimumLevel:)``, bound to its instance.
     @discardableResult
     public static func bootstrap(
         sink:
@@ -27,9 +30,62 @@ public enum AioRunLogBridge {
             return true
         }
         guard first else { return false }
-        let level = Logger.Level.allCases.first { rank($0) == minimumLevel } ?? .info
-        LoggingSystem.bootstrap { label in BridgeLogHandler(label: label, sink: sink, logLevel: level) }
+        let logLevel = Self.level(ofRank: minimumLevel)
+        LoggingSystem.bootstrap { label in BridgeLogHandler(label: label, sink: sink, logLevel: logLevel) }
         return true
+    }
+
+    /// A swift-log handler bound to one plugin instance, for a `Logger` that the plugin hands to
+    /// its framework explicitly (README, "Logging through your own swift-log: the bridge").
+    ///
+    /// ``bootstrap(sink:minimumLevel:)`` installs one handler factory per swift-log copy, and
+    /// aliases of one library share that copy: it keeps the *first* instance's sink, and the host
+    /// tells the instances apart by the plugin task that is logging. Code that logs outside the
+    /// plugin's tasks (NIO event-loop threads, a `Thread` of the plugin's own, a C library's
+    /// callback) has no such task, so its records would all be named after the first instance.
+    /// A handler made here carries *this* instance's sink: records logged through it on any
+    /// thread reach the host named after this instance. Give a `Logger` made with it to the
+    /// framework (Vapor's `Application.make(_:_:logger:)` and
+    /// `app.http.server.configuration.logger`, a `Thread`'s loop, …):
+    ///
+    ///     let logger = Logger(label: "web") { label in
+    ///         AioRunLogBridge.handler(label: label, sink: context.log.sink,
+    ///                                 minimumLevel: context.log.minimumLevel.rawValue)
+    ///     }
+    ///
+    /// Inside a plugin task the host still names the record after the task's plugin, which is
+    /// this instance for everything the instance runs.
+    ///
+    /// - Parameters:
+    ///   - label: the logger's label, passed on to the sink.
+    ///   - sink: this instance's `context.log.sink`.
+    ///   - minimumLevel: this instance's `context.log.minimumLevel.rawValue`; records below it are
+    ///     dropped before they reach the sink.
+    public static func handler(
+        label: String,
+        sink:
+            @escaping @Sendable (_ level: Int, _ label: String, _ message: String, _ metadata: [String: String]) -> Void,
+        minimumLevel: Int = 2
+    ) -> any LogHandler {
+        BridgeLogHandler(label: label, sink: sink, logLevel: level(ofRank: minimumLevel))
+    }
+
+    /// A `Logger` whose handler is ``handler(label:sink:minimumLevel:)``: bound to one plugin
+    /// instance, so its records carry that instance's name from any thread.
+    ///
+    ///     let logger = AioRunLogBridge.logger(label: "web", sink: context.log.sink,
+    ///                                         minimumLevel: context.log.minimumLevel.rawValue)
+    public static func logger(
+        label: String,
+        sink:
+            @escaping @Sendable (_ level: Int, _ label: String, _ message: String, _ metadata: [String: String]) -> Void,
+        minimumLevel: Int = 2
+    ) -> Logger {
+        Logger(label: label) { label in handler(label: label, sink: sink, minimumLevel: minimumLevel) }
+    }
+
+    static func level(ofRank rank: Int) -> Logger.Level {
+        Logger.Level.allCases.first { self.rank($0) == rank } ?? .info
     }
 
     static func rank(_ level: Logger.Level) -> Int {

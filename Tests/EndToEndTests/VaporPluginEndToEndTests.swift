@@ -1,0 +1,534 @@
+import Foundation
+import Synchronization
+import XCTest
+
+/// A Vapor 4 server as a plugin (issue 17): examples/VaporPlugin, built by the test with
+/// `swift build` and run in the real host, driven over loopback with a raw-socket HTTP/1.1
+/// client. Every wait is bounded. The Hummingbird counterpart is HTTPPluginEndToEndTests.
+final class VaporPluginEndToEndTests: XCTestCase {
+    /// Two aliases of one .so on two ports: each answers `/` with its own name, `/livez` and
+    /// `/readyz` answer 200, and Vapor's request log lines (written on NIO's event-loop threads,
+    /// outside any plugin task) carry the alias that served them, through the logger bound to
+    /// each instance. SIGTERM stops both with exit 0.
+    func testAliasesAnswerWithTheirNamesAndLogAsThemselves() throws {
+        let library = try VaporPluginLibrary.path()
+        let (portA, portB) = try VaporPorts.two()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
+        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
+        try waitUntilServing(port: portA, host: host)
+        try waitUntilServing(port: portB, host: host)
+
+        for _ in 0..<3 {
+            let answerA = VaporClient.get(port: portA, path: "/")
+            let answerB = VaporClient.get(port: portB, path: "/")
+            XCTAssertEqual(answerA.status, 200, "\(answerA)")
+            XCTAssertEqual(answerA.body, "a", "\(answerA)")
+            XCTAssertEqual(answerB.status, 200, "\(answerB)")
+            XCTAssertEqual(answerB.body, "b", "\(answerB)")
+        }
+        for port in [portA, portB] {
+            let live = VaporClient.get(port: port, path: "/livez")
+            XCTAssertEqual(live.status, 200, "\(live)")
+            let ready = VaporClient.get(port: port, path: "/readyz")
+            XCTAssertEqual(ready.status, 200, "\(ready)")
+            XCTAssertEqual(ready.body, "ready", "\(ready)")
+        }
+
+        // Vapor's RouteLoggingMiddleware line (`GET /readyz`, the last request of each), with
+        // the instance's `port` metadata.
+        try host.waitForLine(containing: "[a] GET /readyz port=\(portA)", within: .seconds(10))
+        try host.waitForLine(containing: "[b] GET /readyz port=\(portB)", within: .seconds(10))
+        let requestLines = host.lines(containing: " GET /")
+        XCTAssertGreaterThanOrEqual(requestLines.count, 12, host.transcript)
+        let misnamed = requestLines.filter {
+            !($0.contains("[a] GET") && $0.contains("port=\(portA)"))
+                && !($0.contains("[b] GET") && $0.contains("port=\(portB)"))
+        }
+        XCTAssertTrue(
+            misnamed.isEmpty,
+            "request lines named after the other alias:\n\(misnamed.joined(separator: "\n"))"
+        )
+
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
+        XCTAssertNotNil(host.index(of: "stopped plugin b"), host.transcript)
+        XCTAssertNotNil(host.index(of: "stopped plugin a"), host.transcript)
+    }
+
+    /// A 1 s request in flight at SIGTERM completes with 200. b (loaded last) drains first: it
+    /// refuses new connections at once, while a still serves; both ports are closed after the
+    /// exit, which is 0, and b stopped before a.
+    func testSlowRequestInFlightAtSIGTERMCompletesAndNewConnectionsAreRefused() throws {
+        let library = try VaporPluginLibrary.path()
+        let (portA, portB) = try VaporPorts.two()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
+        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
+        try waitUntilServing(port: portA, host: host)
+        try waitUntilServing(port: portB, host: host)
+
+        let slowB = VaporInFlightRequest(port: portB, path: "/slow?ms=1000")
+        let slowA = VaporInFlightRequest(port: portA, path: "/slow?ms=1000")
+        // Both requests are past the route log (and so about to sleep in their handlers).
+        try host.waitForLine(containing: "GET /slow port=\(portB)", within: .seconds(10))
+        try host.waitForLine(containing: "GET /slow port=\(portA)", within: .seconds(10))
+        let signalled = ContinuousClock.now
+        host.send(SIGTERM)
+
+        let refusedB = try waitUntilRefused(port: portB, within: .seconds(10), host: host)
+        XCTAssertNil(slowB.finished, "b's slow request ended before b refused new connections")
+        let duringDrain = VaporClient.get(port: portA, path: "/")
+        XCTAssertEqual(
+            duringDrain.status,
+            200,
+            "a stopped serving during b's drain: \(duringDrain)\n\(host.transcript)"
+        )
+        XCTAssertNil(slowB.finished, "b's slow request ended before the check of a")
+
+        let resultB = try slowB.wait(within: .seconds(20))
+        let resultA = try slowA.wait(within: .seconds(20))
+        XCTAssertEqual(resultB.response.status, 200, "\(resultB.response)\n\(host.transcript)")
+        XCTAssertEqual(resultB.response.body, "slow done", "\(resultB.response)")
+        XCTAssertEqual(resultA.response.status, 200, "\(resultA.response)\n\(host.transcript)")
+        XCTAssertEqual(resultA.response.body, "slow done", "\(resultA.response)")
+        XCTAssertGreaterThan(resultB.at, refusedB, "b refused only after its slow request ended")
+
+        let exit = try host.expectExit(0, within: .seconds(30))
+        print(
+            "VaporPlugin drain: b refused new connections \(refusedB - signalled) after SIGTERM; slow request done "
+                + "\(resultB.at - signalled) after SIGTERM; host exited \(exit.at - signalled) after SIGTERM"
+        )
+        for port in [portA, portB] {
+            let after = VaporClient.get(port: port, path: "/")
+            XCTAssertTrue(after.refused, "port \(port) still open after exit: \(after)")
+        }
+        let stoppedB = try XCTUnwrap(host.index(of: "stopped plugin b"), host.transcript)
+        let stoppedA = try XCTUnwrap(host.index(of: "stopped plugin a"), host.transcript)
+        XCTAssertLessThan(stoppedB, stoppedA, host.transcript)
+        XCTAssertTrue(host.lines(containing: "stopped plugin").allSatisfy { $0.contains("[ok]") }, host.transcript)
+        XCTAssertNil(host.index(of: "Server stop took too long"), host.transcript)
+    }
+
+    /// Vapor's own shutdown timeout comes from the host's time limit (`context.shutdownTimeout`,
+    /// here 2 s: Vapor's is 1.6 s). A 5 s request outlives both: Vapor gives up first, the plugin
+    /// says so and keeps waiting, and the host's limit ends the drain with exit 70 naming
+    /// `vapor server`, well before the request would have ended.
+    func testTimeLimitEndsALongDrainWithExit70NamingTheServer() throws {
+        let library = try VaporPluginLibrary.path()
+        let port = try VaporPorts.one()
+        let host = try ChildProcess.host([library, "--set", "vapor.port=\(port)", "--task-shutdown-timeout", "2"])
+        try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(60))
+        try waitUntilServing(port: port, host: host)
+
+        let slow = VaporInFlightRequest(port: port, path: "/slow?ms=5000")
+        try host.waitForLine(containing: "GET /slow port=\(port)", within: .seconds(10))
+        let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(30))
+        XCTAssertLessThan(
+            exit.afterSignal,
+            .milliseconds(4500),
+            "the host waited for the 5 s request:\n\(host.transcript)"
+        )
+        let vaporGaveUp = try host.waitForLine(
+            containing: "Vapor's shutdown timeout of 1.6 seconds expired",
+            within: .seconds(1)
+        )
+        XCTAssertTrue(vaporGaveUp.text.contains("[vapor]"), vaporGaveUp.text)
+        XCTAssertTrue(vaporGaveUp.text.contains("1 request(s) in flight"), vaporGaveUp.text)
+        let limitLine = try host.waitForLine(containing: "time limit of", within: .seconds(1))
+        XCTAssertTrue(limitLine.text.contains("[vapor]"), limitLine.text)
+        XCTAssertTrue(limitLine.text.contains("vapor server"), "the abandoned shield is not named: \(limitLine.text)")
+        XCTAssertLessThan(
+            try XCTUnwrap(host.index(of: "Vapor's shutdown timeout")),
+            try XCTUnwrap(host.index(of: "time limit of")),
+            host.transcript
+        )
+        print("VaporPlugin time limit: exit 70 \(exit.afterSignal) after SIGTERM")
+        _ = try slow.wait(within: .seconds(20))  // the connection dies with the host
+    }
+
+    /// Ready when listening (readiness `.whenReported`): the host starts b only once a listens,
+    /// and a connection made the moment `ready: 2 plugins running` is logged, without any retry,
+    /// is answered by both.
+    func testReadyLineMeansBothServersListen() throws {
+        let library = try VaporPluginLibrary.path()
+        let (portA, portB) = try VaporPorts.two()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
+        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
+        let answerA = VaporClient.get(port: portA, path: "/")
+        let answerB = VaporClient.get(port: portB, path: "/")
+        XCTAssertEqual(answerA.status, 200, "\(answerA)\n\(host.transcript)")
+        XCTAssertEqual(answerA.body, "a", "\(answerA)")
+        XCTAssertEqual(answerB.status, 200, "\(answerB)\n\(host.transcript)")
+        XCTAssertEqual(answerB.body, "b", "\(answerB)")
+        // Ordered start: a listens and is ready before b's server starts.
+        let startedA = try XCTUnwrap(host.index(of: "Server started on http://127.0.0.1:\(portA)"), host.transcript)
+        let readyA = try XCTUnwrap(host.index(of: "plugin a ready in"), host.transcript)
+        let startedB = try XCTUnwrap(host.index(of: "Server started on http://127.0.0.1:\(portB)"), host.transcript)
+        let readyB = try XCTUnwrap(host.index(of: "plugin b ready in"), host.transcript)
+        let readyAll = try XCTUnwrap(host.index(of: "ready: 2 plugins running"), host.transcript)
+        XCTAssertLessThan(startedA, readyA, host.transcript)
+        XCTAssertLessThan(readyA, startedB, host.transcript)
+        XCTAssertLessThan(startedB, readyB, host.transcript)
+        XCTAssertLessThan(readyB, readyAll, host.transcript)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
+    }
+
+    /// During `--drain-delay`, everything still serves but `context.isDraining` is true:
+    /// `/readyz` answers 503 while `/` and `/livez` answer 200; then the usual teardown, exit 0.
+    func testReadyzAnswers503WhileTheHostDrains() throws {
+        let library = try VaporPluginLibrary.path()
+        let port = try VaporPorts.one()
+        let host = try ChildProcess.host([library, "--set", "vapor.port=\(port)", "--drain-delay", "3"])
+        try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(60))
+        XCTAssertEqual(VaporClient.get(port: port, path: "/readyz").status, 200, host.transcript)
+        host.send(SIGTERM)
+        try host.waitForLine(containing: "draining for", within: .seconds(10))
+        let ready = VaporClient.get(port: port, path: "/readyz")
+        XCTAssertEqual(ready.status, 503, "\(ready)\n\(host.transcript)")
+        XCTAssertEqual(ready.body, "draining", "\(ready)")
+        XCTAssertEqual(VaporClient.get(port: port, path: "/livez").status, 200, host.transcript)
+        XCTAssertEqual(VaporClient.get(port: port, path: "/").status, 200, host.transcript)
+        XCTAssertNil(host.index(of: "stopped plugin vapor"), "the delay ended before the checks:\n\(host.transcript)")
+        try host.expectExit(0, within: .seconds(30))
+    }
+
+    /// A port already in use: b's bind fails in the shield, which shuts b's application down and
+    /// throws, so b fails to start (69); a, already running, is torn down. b's
+    /// `beginGracefulShutdown` still runs in its teardown and touches no server: no assertion,
+    /// no crash.
+    func testFailedBindFailsTheStartWithoutTouchingTheServer() throws {
+        let library = try VaporPluginLibrary.path()
+        let port = try VaporPorts.one()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(port)", "--set", "b.port=\(port)",
+        ])
+        try host.expectExit(69, within: .seconds(60))
+        let failed = try XCTUnwrap(host.lines(containing: "plugin b failed to start").first, host.transcript)
+        XCTAssertTrue(failed.contains("Address already in use"), failed)
+        XCTAssertNotNil(host.index(of: "stopped plugin b"), host.transcript)
+        XCTAssertNotNil(host.index(of: "stopped plugin a"), host.transcript)
+        XCTAssertNil(host.index(of: "Assertion failed"), host.transcript)
+        XCTAssertNil(host.index(of: "ready: 2 plugins running"), host.transcript)
+    }
+
+    /// A missing or malformed port rejects the plugin at load: exit 65.
+    func testBadPortRejectsThePluginAtLoad() throws {
+        let library = try VaporPluginLibrary.path()
+        for arguments in [[library], [library, "--set", "vapor.port=abc"]] {
+            let host = try ChildProcess.host(arguments)
+            try host.expectExit(65, within: .seconds(30))
+            XCTAssertNotNil(host.index(of: "port"), host.transcript)
+            XCTAssertNil(host.index(of: "ready:"), host.transcript)
+        }
+    }
+
+    /// Vapor's `Application.make` loads `.env` from the host's working directory into the
+    /// process environment; the plugin names the file in a warning before it happens.
+    func testDotEnvInTheWorkingDirectoryIsNamed() throws {
+        let library = try VaporPluginLibrary.path()
+        let port = try VaporPorts.one()
+        let folder = try Scratch.folder(for: self)
+        try "AIORUN_VAPOR_TEST=1\n".write(to: folder.appendingPathComponent(".env"), atomically: true, encoding: .utf8)
+        let host = try ChildProcess(Products.host, [library, "--set", "vapor.port=\(port)"], directory: folder)
+        let warning = try host.waitForLine(containing: "into the process environment", within: .seconds(60))
+        XCTAssertTrue(warning.text.contains("[vapor]"), warning.text)
+        XCTAssertTrue(warning.text.contains("\(folder.lastPathComponent)/.env"), warning.text)
+        try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(60))
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
+    }
+
+    // MARK: - Helpers
+
+    /// Polls `GET /` until the server answers 200. Bounded.
+    private func waitUntilServing(
+        port: Int,
+        host: ChildProcess,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var last = VaporResponse(error: "not tried")
+        while ContinuousClock.now < deadline {
+            last = VaporClient.get(port: port, path: "/", timeout: .seconds(5))
+            if last.status == 200 { return }
+            usleep(20_000)
+        }
+        XCTFail("port \(port) never answered: \(last)\n\(host.transcript)", file: file, line: line)
+        throw HostTestError.timeout
+    }
+
+    /// Polls a fresh connection until it is refused; returns when. Bounded.
+    private func waitUntilRefused(
+        port: Int,
+        within timeout: Duration,
+        host: ChildProcess,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if VaporClient.connectRefused(port: port) { return .now }
+            usleep(2_000)
+        }
+        XCTFail(
+            "port \(port) still accepted connections \(timeout) after SIGTERM\n\(host.transcript)",
+            file: file,
+            line: line
+        )
+        throw HostTestError.timeout
+    }
+}
+
+// MARK: - Building the example
+
+/// examples/VaporPlugin, built once per test run (the first test that needs it builds it).
+private enum VaporPluginLibrary {
+    private static let built: Result<String, HostTestError> = {
+        let package = Products.repositoryRoot.appendingPathComponent("examples/VaporPlugin")
+        let started = ContinuousClock.now
+        do {
+            // A fresh clone (CI) builds Vapor and its dependencies from scratch: minutes on 2 cores.
+            let build = try ChildProcess(
+                URL(fileURLWithPath: "/usr/bin/env"),
+                ["swift", "build", "--package-path", package.path]
+            )
+            let result = try build.waitForExit(within: .seconds(30 * 60))
+            guard result.code == 0 else {
+                return .failure(
+                    .buildFailed("swift build of examples/VaporPlugin exited \(result.code):\n\(build.transcript)")
+                )
+            }
+        } catch let error as HostTestError {
+            return .failure(error)
+        } catch {
+            return .failure(.buildFailed("could not start swift build: \(error)"))
+        }
+        print("VaporPlugin: swift build --package-path examples/VaporPlugin took \(ContinuousClock.now - started)")
+        let library = package.appendingPathComponent(".build/debug/libvapor.so").path
+        guard FileManager.default.fileExists(atPath: library) else {
+            return .failure(.buildFailed("the build did not produce \(library)"))
+        }
+        return .success(library)
+    }()
+
+    /// The path of libvapor.so; builds it on first use. Fails the calling test if the build failed.
+    static func path(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        switch built {
+        case .success(let path):
+            return path
+        case .failure(let error):
+            XCTFail("examples/VaporPlugin did not build: \(error)", file: file, line: line)
+            throw error
+        }
+    }
+}
+
+// MARK: - Ports
+
+/// Free loopback ports, found by binding port 0.
+private enum VaporPorts {
+    static func one() throws -> Int {
+        try BoundSocket().port
+    }
+
+    /// Two distinct ports: both sockets stay bound until both ports are known.
+    static func two() throws -> (Int, Int) {
+        let first = try BoundSocket()
+        let second = try BoundSocket()
+        return (first.port, second.port)
+    }
+
+    /// A TCP socket bound to 127.0.0.1:0 (never listening), closed on deinit.
+    private final class BoundSocket {
+        let fd: Int32
+        let port: Int
+
+        init() throws {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw HostTestError.buildFailed("socket: errno \(errno)") }
+            var address = vaporLoopback(port: 0)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw HostTestError.buildFailed("bind: errno \(errno)")
+            }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            self.fd = fd
+            self.port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        deinit { close(fd) }
+    }
+}
+
+/// 127.0.0.1:`port`.
+private func vaporLoopback(port: Int) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    return address
+}
+
+// MARK: - A small HTTP/1.1 client over loopback
+
+/// What one request got: a parsed response, or how it failed.
+private struct VaporResponse: Sendable, CustomStringConvertible {
+    var status: Int?
+    var body: String = ""
+    /// The body was as long as its Content-Length said.
+    var complete = false
+    /// connect() was refused: nothing listens on the port.
+    var refused = false
+    var error: String?
+
+    init(error: String? = nil) { self.error = error }
+
+    var description: String {
+        if refused { return "refused" }
+        if let error { return "error(\(error))" }
+        return
+            "HTTP \(status.map(String.init) ?? "?") \(complete ? "complete" : "incomplete") body=\(body.debugDescription)"
+    }
+}
+
+private enum VaporClient {
+    /// Whether a TCP connect to 127.0.0.1:`port` is refused right now.
+    static func connectRefused(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        setTimeouts(fd, .seconds(2))
+        var address = vaporLoopback(port: port)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result != 0 && errno == ECONNREFUSED
+    }
+
+    /// `GET path` on 127.0.0.1:`port` with `Connection: close`; every step bounded by `timeout`.
+    static func get(port: Int, path: String, timeout: Duration = .seconds(15)) -> VaporResponse {
+        let deadline = ContinuousClock.now + timeout
+        var response = VaporResponse()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return VaporResponse(error: "socket: errno \(errno)") }
+        defer { close(fd) }
+        setTimeouts(fd, .milliseconds(200))
+        var address = vaporLoopback(port: port)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            let code = errno
+            response.refused = code == ECONNREFUSED
+            response.error = response.refused ? nil : "connect: errno \(code)"
+            return response
+        }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
+        var offset = 0
+        while offset < request.count {
+            let written = request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written > 0 {
+                offset += written
+            } else if written < 0 && (errno == EINTR || errno == EAGAIN) && ContinuousClock.now < deadline {
+                continue
+            } else {
+                response.error = "send: errno \(errno)"
+                return response
+            }
+        }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            if parse(received, into: &response) { return response }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                received.append(contentsOf: chunk[0..<count])
+            } else if count == 0 {
+                _ = parse(received, into: &response)
+                if !response.complete { response.error = "closed after \(received.count) bytes" }
+                return response
+            } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && ContinuousClock.now < deadline {
+                continue
+            } else {
+                response.error =
+                    errno == EAGAIN || errno == EWOULDBLOCK ? "no response within \(timeout)" : "recv: errno \(errno)"
+                return response
+            }
+        }
+    }
+
+    /// Parses a response with a Content-Length body; true once it is complete.
+    private static func parse(_ bytes: [UInt8], into response: inout VaporResponse) -> Bool {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard bytes.count >= 4,
+            let end = (0...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(separator) })
+        else { return false }
+        let head = String(decoding: bytes[0..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        let statusParts = head.first?.split(separator: " ") ?? []
+        response.status = statusParts.count >= 2 ? Int(statusParts[1]) : nil
+        var length: Int?
+        for line in head.dropFirst() {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "content-length" {
+                length = Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        let body = bytes[(end + 4)...]
+        response.body = String(decoding: body, as: UTF8.self)
+        guard let length else { return false }
+        response.complete = body.count >= length
+        return response.complete
+    }
+
+    private static func setTimeouts(_ fd: Int32, _ timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+}
+
+/// One request on its own thread; `finished` tells whether (and when) it ended.
+private final class VaporInFlightRequest: Sendable {
+    private let state = Mutex<(response: VaporResponse, at: ContinuousClock.Instant)?>(nil)
+
+    init(port: Int, path: String, timeout: Duration = .seconds(30)) {
+        Thread { [self] in
+            let response = VaporClient.get(port: port, path: path, timeout: timeout)
+            state.withLock { $0 = (response, .now) }
+        }.start()
+    }
+
+    var finished: (response: VaporResponse, at: ContinuousClock.Instant)? { state.withLock { $0 } }
+
+    /// Waits until the request ended. Fails the test on timeout.
+    func wait(
+        within timeout: Duration,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> (response: VaporResponse, at: ContinuousClock.Instant) {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let finished { return finished }
+            usleep(5_000)
+        }
+        XCTFail("request did not end within \(timeout)", file: file, line: line)
+        throw HostTestError.timeout
+    }
+}
