@@ -12,7 +12,7 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// each instance. SIGTERM stops both with exit 0.
     func testAliasesAnswerWithTheirNamesAndLogAsThemselves() throws {
         let library = try VaporPluginLibrary.path()
-        let (portA, portB) = try VaporPorts.two()
+        let (portA, portB) = try FreePorts.two()
         let host = try ChildProcess.host([
             "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
         ])
@@ -21,17 +21,17 @@ final class VaporPluginEndToEndTests: XCTestCase {
         try waitUntilServing(port: portB, host: host)
 
         for _ in 0..<3 {
-            let answerA = VaporClient.get(port: portA, path: "/")
-            let answerB = VaporClient.get(port: portB, path: "/")
+            let answerA = HTTPClient.get(port: portA, path: "/")
+            let answerB = HTTPClient.get(port: portB, path: "/")
             XCTAssertEqual(answerA.status, 200, "\(answerA)")
             XCTAssertEqual(answerA.body, "a", "\(answerA)")
             XCTAssertEqual(answerB.status, 200, "\(answerB)")
             XCTAssertEqual(answerB.body, "b", "\(answerB)")
         }
         for port in [portA, portB] {
-            let live = VaporClient.get(port: port, path: "/livez")
+            let live = HTTPClient.get(port: port, path: "/livez")
             XCTAssertEqual(live.status, 200, "\(live)")
-            let ready = VaporClient.get(port: port, path: "/readyz")
+            let ready = HTTPClient.get(port: port, path: "/readyz")
             XCTAssertEqual(ready.status, 200, "\(ready)")
             XCTAssertEqual(ready.body, "ready", "\(ready)")
         }
@@ -61,7 +61,7 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// exit, which is 0, and b stopped before a.
     func testSlowRequestInFlightAtSIGTERMCompletesAndNewConnectionsAreRefused() throws {
         let library = try VaporPluginLibrary.path()
-        let (portA, portB) = try VaporPorts.two()
+        let (portA, portB) = try FreePorts.two()
         let host = try ChildProcess.host([
             "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
         ])
@@ -69,8 +69,8 @@ final class VaporPluginEndToEndTests: XCTestCase {
         try waitUntilServing(port: portA, host: host)
         try waitUntilServing(port: portB, host: host)
 
-        let slowB = VaporInFlightRequest(port: portB, path: "/slow?ms=1000")
-        let slowA = VaporInFlightRequest(port: portA, path: "/slow?ms=1000")
+        let slowB = InFlightRequest(port: portB, path: "/slow?ms=1000")
+        let slowA = InFlightRequest(port: portA, path: "/slow?ms=1000")
         // Both requests are past the route log (and so about to sleep in their handlers).
         try host.waitForLine(containing: "GET /slow port=\(portB)", within: .seconds(10))
         try host.waitForLine(containing: "GET /slow port=\(portA)", within: .seconds(10))
@@ -79,7 +79,7 @@ final class VaporPluginEndToEndTests: XCTestCase {
 
         let refusedB = try waitUntilRefused(port: portB, within: .seconds(10), host: host)
         XCTAssertNil(slowB.finished, "b's slow request ended before b refused new connections")
-        let duringDrain = VaporClient.get(port: portA, path: "/")
+        let duringDrain = HTTPClient.get(port: portA, path: "/")
         XCTAssertEqual(
             duringDrain.status,
             200,
@@ -101,7 +101,7 @@ final class VaporPluginEndToEndTests: XCTestCase {
                 + "\(resultB.at - signalled) after SIGTERM; host exited \(exit.at - signalled) after SIGTERM"
         )
         for port in [portA, portB] {
-            let after = VaporClient.get(port: port, path: "/")
+            let after = HTTPClient.get(port: port, path: "/")
             XCTAssertTrue(after.refused, "port \(port) still open after exit: \(after)")
         }
         let stoppedB = try XCTUnwrap(host.index(of: "stopped plugin b"), host.transcript)
@@ -117,12 +117,12 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// `vapor server`, well before the request would have ended.
     func testTimeLimitEndsALongDrainWithExit70NamingTheServer() throws {
         let library = try VaporPluginLibrary.path()
-        let port = try VaporPorts.one()
+        let port = try FreePorts.one()
         let host = try ChildProcess.host([library, "--set", "vapor.port=\(port)", "--task-shutdown-timeout", "2"])
         try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(60))
         try waitUntilServing(port: port, host: host)
 
-        let slow = VaporInFlightRequest(port: port, path: "/slow?ms=5000")
+        let slow = InFlightRequest(port: port, path: "/slow?ms=5000")
         try host.waitForLine(containing: "GET /slow port=\(port)", within: .seconds(10))
         let exit = try host.stop(with: SIGTERM, expecting: 70, within: .seconds(30))
         XCTAssertLessThan(
@@ -153,13 +153,13 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// is answered by both.
     func testReadyLineMeansBothServersListen() throws {
         let library = try VaporPluginLibrary.path()
-        let (portA, portB) = try VaporPorts.two()
+        let (portA, portB) = try FreePorts.two()
         let host = try ChildProcess.host([
             "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
         ])
         try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
-        let answerA = VaporClient.get(port: portA, path: "/")
-        let answerB = VaporClient.get(port: portB, path: "/")
+        let answerA = HTTPClient.get(port: portA, path: "/")
+        let answerB = HTTPClient.get(port: portB, path: "/")
         XCTAssertEqual(answerA.status, 200, "\(answerA)\n\(host.transcript)")
         XCTAssertEqual(answerA.body, "a", "\(answerA)")
         XCTAssertEqual(answerB.status, 200, "\(answerB)\n\(host.transcript)")
@@ -181,17 +181,17 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// `/readyz` answers 503 while `/` and `/livez` answer 200; then the usual teardown, exit 0.
     func testReadyzAnswers503WhileTheHostDrains() throws {
         let library = try VaporPluginLibrary.path()
-        let port = try VaporPorts.one()
+        let port = try FreePorts.one()
         let host = try ChildProcess.host([library, "--set", "vapor.port=\(port)", "--drain-delay", "3"])
         try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(60))
-        XCTAssertEqual(VaporClient.get(port: port, path: "/readyz").status, 200, host.transcript)
+        XCTAssertEqual(HTTPClient.get(port: port, path: "/readyz").status, 200, host.transcript)
         host.send(SIGTERM)
         try host.waitForLine(containing: "draining for", within: .seconds(10))
-        let ready = VaporClient.get(port: port, path: "/readyz")
+        let ready = HTTPClient.get(port: port, path: "/readyz")
         XCTAssertEqual(ready.status, 503, "\(ready)\n\(host.transcript)")
         XCTAssertEqual(ready.body, "draining", "\(ready)")
-        XCTAssertEqual(VaporClient.get(port: port, path: "/livez").status, 200, host.transcript)
-        XCTAssertEqual(VaporClient.get(port: port, path: "/").status, 200, host.transcript)
+        XCTAssertEqual(HTTPClient.get(port: port, path: "/livez").status, 200, host.transcript)
+        XCTAssertEqual(HTTPClient.get(port: port, path: "/").status, 200, host.transcript)
         XCTAssertNil(host.index(of: "stopped plugin vapor"), "the delay ended before the checks:\n\(host.transcript)")
         try host.expectExit(0, within: .seconds(30))
     }
@@ -202,7 +202,7 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// no crash.
     func testFailedBindFailsTheStartWithoutTouchingTheServer() throws {
         let library = try VaporPluginLibrary.path()
-        let port = try VaporPorts.one()
+        let port = try FreePorts.one()
         let host = try ChildProcess.host([
             "a=\(library)", "b=\(library)", "--set", "a.port=\(port)", "--set", "b.port=\(port)",
         ])
@@ -230,7 +230,7 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// process environment; the plugin names the file in a warning before it happens.
     func testDotEnvInTheWorkingDirectoryIsNamed() throws {
         let library = try VaporPluginLibrary.path()
-        let port = try VaporPorts.one()
+        let port = try FreePorts.one()
         let folder = try Scratch.folder(for: self)
         try "AIORUN_VAPOR_TEST=1\n".write(to: folder.appendingPathComponent(".env"), atomically: true, encoding: .utf8)
         let host = try ChildProcess(Products.host, [library, "--set", "vapor.port=\(port)"], directory: folder)
@@ -240,295 +240,21 @@ final class VaporPluginEndToEndTests: XCTestCase {
         try host.waitForLine(containing: "ready: 1 plugins running", within: .seconds(60))
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
     }
-
-    // MARK: - Helpers
-
-    /// Polls `GET /` until the server answers 200. Bounded.
-    private func waitUntilServing(
-        port: Int,
-        host: ChildProcess,
-        file: StaticString = #filePath,
-        line: UInt = #line
-    ) throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        var last = VaporResponse(error: "not tried")
-        while ContinuousClock.now < deadline {
-            last = VaporClient.get(port: port, path: "/", timeout: .seconds(5))
-            if last.status == 200 { return }
-            usleep(20_000)
-        }
-        XCTFail("port \(port) never answered: \(last)\n\(host.transcript)", file: file, line: line)
-        throw HostTestError.timeout
-    }
-
-    /// Polls a fresh connection until it is refused; returns when. Bounded.
-    private func waitUntilRefused(
-        port: Int,
-        within timeout: Duration,
-        host: ChildProcess,
-        file: StaticString = #filePath,
-        line: UInt = #line
-    ) throws -> ContinuousClock.Instant {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if VaporClient.connectRefused(port: port) { return .now }
-            usleep(2_000)
-        }
-        XCTFail(
-            "port \(port) still accepted connections \(timeout) after SIGTERM\n\(host.transcript)",
-            file: file,
-            line: line
-        )
-        throw HostTestError.timeout
-    }
 }
 
 // MARK: - Building the example
 
 /// examples/VaporPlugin, built once per test run (the first test that needs it builds it).
 private enum VaporPluginLibrary {
-    private static let built: Result<String, HostTestError> = {
-        let package = Products.repositoryRoot.appendingPathComponent("examples/VaporPlugin")
-        let started = ContinuousClock.now
-        do {
-            // A fresh clone (CI) builds Vapor and its dependencies from scratch: minutes on 2 cores.
-            let build = try ChildProcess(
-                URL(fileURLWithPath: "/usr/bin/env"),
-                ["swift", "build", "--package-path", package.path]
-            )
-            let result = try build.waitForExit(within: .seconds(30 * 60))
-            guard result.code == 0 else {
-                return .failure(
-                    .buildFailed("swift build of examples/VaporPlugin exited \(result.code):\n\(build.transcript)")
-                )
-            }
-        } catch let error as HostTestError {
-            return .failure(error)
-        } catch {
-            return .failure(.buildFailed("could not start swift build: \(error)"))
-        }
-        print("VaporPlugin: swift build --package-path examples/VaporPlugin took \(ContinuousClock.now - started)")
-        let library = package.appendingPathComponent(".build/debug/libvapor.so").path
-        guard FileManager.default.fileExists(atPath: library) else {
-            return .failure(.buildFailed("the build did not produce \(library)"))
-        }
-        return .success(library)
-    }()
+    // A fresh clone (CI) builds Vapor and its dependencies from scratch: minutes on 2 cores.
+    private static let built = ExampleBuild.build(
+        "examples/VaporPlugin",
+        library: "libvapor.so",
+        within: .seconds(30 * 60)
+    )
 
     /// The path of libvapor.so; builds it on first use. Fails the calling test if the build failed.
     static func path(file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        switch built {
-        case .success(let path):
-            return path
-        case .failure(let error):
-            XCTFail("examples/VaporPlugin did not build: \(error)", file: file, line: line)
-            throw error
-        }
-    }
-}
-
-// MARK: - Ports
-
-/// Free loopback ports, found by binding port 0.
-private enum VaporPorts {
-    static func one() throws -> Int {
-        try BoundSocket().port
-    }
-
-    /// Two distinct ports: both sockets stay bound until both ports are known.
-    static func two() throws -> (Int, Int) {
-        let first = try BoundSocket()
-        let second = try BoundSocket()
-        return (first.port, second.port)
-    }
-
-    /// A TCP socket bound to 127.0.0.1:0 (never listening), closed on deinit.
-    private final class BoundSocket {
-        let fd: Int32
-        let port: Int
-
-        init() throws {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw HostTestError.buildFailed("socket: errno \(errno)") }
-            var address = vaporLoopback(port: 0)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0 else {
-                close(fd)
-                throw HostTestError.buildFailed("bind: errno \(errno)")
-            }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            self.fd = fd
-            self.port = Int(UInt16(bigEndian: address.sin_port))
-        }
-
-        deinit { close(fd) }
-    }
-}
-
-/// 127.0.0.1:`port`.
-private func vaporLoopback(port: Int) -> sockaddr_in {
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    return address
-}
-
-// MARK: - A small HTTP/1.1 client over loopback
-
-/// What one request got: a parsed response, or how it failed.
-private struct VaporResponse: Sendable, CustomStringConvertible {
-    var status: Int?
-    var body: String = ""
-    /// The body was as long as its Content-Length said.
-    var complete = false
-    /// connect() was refused: nothing listens on the port.
-    var refused = false
-    var error: String?
-
-    init(error: String? = nil) { self.error = error }
-
-    var description: String {
-        if refused { return "refused" }
-        if let error { return "error(\(error))" }
-        return
-            "HTTP \(status.map(String.init) ?? "?") \(complete ? "complete" : "incomplete") body=\(body.debugDescription)"
-    }
-}
-
-private enum VaporClient {
-    /// Whether a TCP connect to 127.0.0.1:`port` is refused right now.
-    static func connectRefused(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        setTimeouts(fd, .seconds(2))
-        var address = vaporLoopback(port: port)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return result != 0 && errno == ECONNREFUSED
-    }
-
-    /// `GET path` on 127.0.0.1:`port` with `Connection: close`; every step bounded by `timeout`.
-    static func get(port: Int, path: String, timeout: Duration = .seconds(15)) -> VaporResponse {
-        let deadline = ContinuousClock.now + timeout
-        var response = VaporResponse()
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return VaporResponse(error: "socket: errno \(errno)") }
-        defer { close(fd) }
-        setTimeouts(fd, .milliseconds(200))
-        var address = vaporLoopback(port: port)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            let code = errno
-            response.refused = code == ECONNREFUSED
-            response.error = response.refused ? nil : "connect: errno \(code)"
-            return response
-        }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
-        var offset = 0
-        while offset < request.count {
-            let written = request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written > 0 {
-                offset += written
-            } else if written < 0 && (errno == EINTR || errno == EAGAIN) && ContinuousClock.now < deadline {
-                continue
-            } else {
-                response.error = "send: errno \(errno)"
-                return response
-            }
-        }
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            if parse(received, into: &response) { return response }
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count > 0 {
-                received.append(contentsOf: chunk[0..<count])
-            } else if count == 0 {
-                _ = parse(received, into: &response)
-                if !response.complete { response.error = "closed after \(received.count) bytes" }
-                return response
-            } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && ContinuousClock.now < deadline {
-                continue
-            } else {
-                response.error =
-                    errno == EAGAIN || errno == EWOULDBLOCK ? "no response within \(timeout)" : "recv: errno \(errno)"
-                return response
-            }
-        }
-    }
-
-    /// Parses a response with a Content-Length body; true once it is complete.
-    private static func parse(_ bytes: [UInt8], into response: inout VaporResponse) -> Bool {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard bytes.count >= 4,
-            let end = (0...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(separator) })
-        else { return false }
-        let head = String(decoding: bytes[0..<end], as: UTF8.self).components(separatedBy: "\r\n")
-        let statusParts = head.first?.split(separator: " ") ?? []
-        response.status = statusParts.count >= 2 ? Int(statusParts[1]) : nil
-        var length: Int?
-        for line in head.dropFirst() {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "content-length" {
-                length = Int(parts[1].trimmingCharacters(in: .whitespaces))
-            }
-        }
-        let body = bytes[(end + 4)...]
-        response.body = String(decoding: body, as: UTF8.self)
-        guard let length else { return false }
-        response.complete = body.count >= length
-        return response.complete
-    }
-
-    private static func setTimeouts(_ fd: Int32, _ timeout: Duration) {
-        let (seconds, attoseconds) = timeout.components
-        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-    }
-}
-
-/// One request on its own thread; `finished` tells whether (and when) it ended.
-private final class VaporInFlightRequest: Sendable {
-    private let state = Mutex<(response: VaporResponse, at: ContinuousClock.Instant)?>(nil)
-
-    init(port: Int, path: String, timeout: Duration = .seconds(30)) {
-        Thread { [self] in
-            let response = VaporClient.get(port: port, path: path, timeout: timeout)
-            state.withLock { $0 = (response, .now) }
-        }.start()
-    }
-
-    var finished: (response: VaporResponse, at: ContinuousClock.Instant)? { state.withLock { $0 } }
-
-    /// Waits until the request ended. Fails the test on timeout.
-    func wait(
-        within timeout: Duration,
-        file: StaticString = #filePath,
-        line: UInt = #line
-    ) throws -> (response: VaporResponse, at: ContinuousClock.Instant) {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let finished { return finished }
-            usleep(5_000)
-        }
-        XCTFail("request did not end within \(timeout)", file: file, line: line)
-        throw HostTestError.timeout
+        try ExampleBuild.path(of: built, "examples/VaporPlugin", file: file, line: line)
     }
 }

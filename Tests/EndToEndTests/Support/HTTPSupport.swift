@@ -54,41 +54,59 @@ extension XCTestCase {
 
 /// examples/HTTPPlugin, built once per test run (the first test that needs it builds it).
 enum HTTPPluginLibrary {
-    private static let built: Result<String, HostTestError> = {
-        let package = Products.repositoryRoot.appendingPathComponent("examples/HTTPPlugin")
+    // A fresh clone (CI) builds Hummingbird and NIO from scratch: minutes on 2 cores.
+    private static let built = ExampleBuild.build(
+        "examples/HTTPPlugin",
+        library: "libhttp.so",
+        within: .seconds(25 * 60)
+    )
+
+    /// The path of libhttp.so; builds it on first use. Fails the calling test if the build failed.
+    static func path(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        try ExampleBuild.path(of: built, "examples/HTTPPlugin", file: file, line: line)
+    }
+}
+
+/// Builds an example package of this repository with `swift build` (debug), bounded.
+enum ExampleBuild {
+    /// Builds `folder` (relative to the repository) and returns the path of its `library`.
+    static func build(_ folder: String, library: String, within limit: Duration) -> Result<String, HostTestError> {
+        let package = Products.repositoryRoot.appendingPathComponent(folder)
         let started = ContinuousClock.now
         do {
-            // A fresh clone (CI) builds Hummingbird and NIO from scratch: minutes on 2 cores.
             let build = try ChildProcess(
                 URL(fileURLWithPath: "/usr/bin/env"),
                 ["swift", "build", "--package-path", package.path]
             )
-            let result = try build.waitForExit(within: .seconds(25 * 60))
+            let result = try build.waitForExit(within: limit)
             guard result.code == 0 else {
-                return .failure(
-                    .buildFailed("swift build of examples/HTTPPlugin exited \(result.code):\n\(build.transcript)")
-                )
+                return .failure(.buildFailed("swift build of \(folder) exited \(result.code):\n\(build.transcript)"))
             }
         } catch let error as HostTestError {
             return .failure(error)
         } catch {
             return .failure(.buildFailed("could not start swift build: \(error)"))
         }
-        print("HTTPPlugin: swift build --package-path examples/HTTPPlugin took \(ContinuousClock.now - started)")
-        let library = package.appendingPathComponent(".build/debug/libhttp.so").path
-        guard FileManager.default.fileExists(atPath: library) else {
-            return .failure(.buildFailed("the build did not produce \(library)"))
+        print("\(folder): swift build --package-path \(folder) took \(ContinuousClock.now - started)")
+        let path = package.appendingPathComponent(".build/debug/\(library)").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            return .failure(.buildFailed("the build did not produce \(path)"))
         }
-        return .success(library)
-    }()
+        return .success(path)
+    }
 
-    /// The path of libhttp.so; builds it on first use. Fails the calling test if the build failed.
-    static func path(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    /// The built library's path, or a test failure naming the example.
+    static func path(
+        of built: Result<String, HostTestError>,
+        _ folder: String,
+        file: StaticString,
+        line: UInt
+    ) throws -> String {
         switch built {
         case .success(let path):
             return path
         case .failure(let error):
-            XCTFail("examples/HTTPPlugin did not build: \(error)", file: file, line: line)
+            XCTFail("\(folder) did not build: \(error)", file: file, line: line)
             throw error
         }
     }
