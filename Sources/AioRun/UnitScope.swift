@@ -224,9 +224,9 @@ final class UnitScope: LifecycleScope {
         }
     }
 
-    func shield<T: Sendable>(label: String, operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let handoff = Handoff<T>()
-        // No ID when the unit has stopped: nothing tracks the shield then.
+    /// Tracks a new shield: its ID (none when the unit has stopped: nothing tracks it then, and
+    /// that is warned about), and the context to bind when the caller's is not this unit's.
+    private func trackShield(_ label: String) -> (id: Int?, bind: PluginContext?) {
         let (id, context, lateCount) = state.withLock { state -> (Int?, PluginContext?, Int) in
             guard state.phase < .stopped else {
                 state.startsAfterStop += 1
@@ -237,20 +237,32 @@ final class UnitScope: LifecycleScope {
         if id == nil {
             warnAfterStop(lateCount, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
         }
-        let bind = PluginContext.current !== context ? context : nil
+        return (id, PluginContext.current !== context ? context : nil)
+    }
+
+    /// Runs shielded work, with `bind` as `PluginContext.current` when given, and returns how it
+    /// ended.
+    private static func outcome<T: Sendable>(
+        of operation: @escaping @Sendable () async throws -> T,
+        boundTo bind: PluginContext?
+    ) async -> Result<T, any Error> {
+        do {
+            if let bind {
+                return .success(try await PluginContext.$current.withValue(bind) { try await operation() })
+            }
+            return .success(try await operation())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func shield<T: Sendable>(label: String, operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let handoff = Handoff<T>()
+        let (id, bind) = trackShield(label)
         // Unstructured, so the caller's cancellation never reaches it; it inherits the caller's
         // task-locals (and executor preference: shields are started from plugin code).
         Task {
-            let result: Result<T, any Error>
-            do {
-                if let bind {
-                    result = .success(try await PluginContext.$current.withValue(bind) { try await operation() })
-                } else {
-                    result = .success(try await operation())
-                }
-            } catch {
-                result = .failure(error)
-            }
+            let result = await Self.outcome(of: operation, boundTo: bind)
             if !handoff.deliver(result), case .failure(let error) = result, !(error is CancellationError) {
                 self.events.unhandled(self.name, "shield \"\(label)\" (its caller had gone)", error)
             }
@@ -330,30 +342,11 @@ final class UnitScope: LifecycleScope {
         label: String,
         operation: @escaping @Sendable () async throws -> T
     ) -> ShieldedTask<T> {
-        let (id, context, lateCount) = state.withLock { state -> (Int?, PluginContext?, Int) in
-            guard state.phase < .stopped else {
-                state.startsAfterStop += 1
-                return (nil, state.context, state.startsAfterStop)
-            }
-            return (state.shields.insert(Tracked(label: label, since: .now)), state.context, 0)
-        }
-        if id == nil {
-            warnAfterStop(lateCount, "shield \"\(label)\" started after the plugin stopped; nothing will wait for it")
-        }
-        let bind = PluginContext.current !== context ? context : nil
+        let (id, bind) = trackShield(label)
         let outcome = ShieldOutcome<T>()
         // Unstructured and never cancelled by the runtime: only the handle's cancel() reaches it.
         let work = Task {
-            let result: Result<T, any Error>
-            do {
-                if let bind {
-                    result = .success(try await PluginContext.$current.withValue(bind) { try await operation() })
-                } else {
-                    result = .success(try await operation())
-                }
-            } catch {
-                result = .failure(error)
-            }
+            let result = await Self.outcome(of: operation, boundTo: bind)
             if !outcome.deliver(result), case .failure(let error) = result, !(error is CancellationError) {
                 self.events.unhandled(self.name, "shield \"\(label)\" (nobody awaited its value)", error)
             }
