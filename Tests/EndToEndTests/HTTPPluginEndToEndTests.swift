@@ -60,63 +60,11 @@ final class HTTPPluginEndToEndTests: XCTestCase {
     /// first, reverse load order), b refuses new connections while a still serves; afterwards both
     /// ports are closed and the exit code is 0.
     func testSlowRequestInFlightAtSIGTERMCompletesAndPortsClose() throws {
-        let library = try HTTPPluginLibrary.path()
-        let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host([
-            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
-        ])
-        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(30))
-        try waitUntilServing(port: portA, host: host)
-        try waitUntilServing(port: portB, host: host)
-
-        let slowB = InFlightRequest(port: portB, path: "/slow?ms=1000")
-        let slowA = InFlightRequest(port: portA, path: "/slow?ms=1000")
-        // Both requests are inside their handlers once their request log lines are out.
-        try host.waitForLine(containing: "hb.request.path=/slow?ms=1000 port=\(portB)", within: .seconds(10))
-        try host.waitForLine(containing: "hb.request.path=/slow?ms=1000 port=\(portA)", within: .seconds(10))
-        let signalled = ContinuousClock.now
-        host.send(SIGTERM)
-
-        // b drains first: its listener closes at once, while its slow request is still running.
-        let refusedB = try waitUntilRefused(port: portB, within: .seconds(10), host: host)
-        XCTAssertNil(
-            slowB.finished,
-            "b's slow request ended before b refused new connections: \(String(describing: slowB.finished))"
+        try assertDrainWithRequestsInFlight(
+            library: try HTTPPluginLibrary.path(),
+            example: "HTTPPlugin",
+            requestLogged: { "hb.request.path=/slow?ms=1000 port=\($0)" }
         )
-        // a is untouched until b has stopped: it still answers.
-        let duringDrain = HTTPClient.get(port: portA, path: "/")
-        XCTAssertEqual(
-            duringDrain.status,
-            200,
-            "a stopped serving during b's drain: \(duringDrain)\n\(host.transcript)"
-        )
-        XCTAssertNil(
-            slowB.finished,
-            "b's slow request ended before the check of a: \(String(describing: slowB.finished))"
-        )
-
-        let resultB = try slowB.wait(within: .seconds(20))
-        let resultA = try slowA.wait(within: .seconds(20))
-        XCTAssertEqual(resultB.response.status, 200, "\(resultB.response)\n\(host.transcript)")
-        XCTAssertEqual(resultB.response.body, "slow done", "\(resultB.response)")
-        XCTAssertEqual(resultA.response.status, 200, "\(resultA.response)\n\(host.transcript)")
-        XCTAssertEqual(resultA.response.body, "slow done", "\(resultA.response)")
-        XCTAssertGreaterThan(resultB.at, refusedB, "b refused only after its slow request ended")
-
-        let exit = try host.expectExit(0, within: .seconds(30))
-        print(
-            "HTTPPlugin drain: b refused new connections \(refusedB - signalled) after SIGTERM; slow request done "
-                + "\(resultB.at - signalled) after SIGTERM; host exited \(exit.at - signalled) after SIGTERM"
-        )
-        for port in [portA, portB] {
-            let after = HTTPClient.get(port: port, path: "/")
-            XCTAssertTrue(after.refused, "port \(port) still open after exit: \(after)")
-        }
-        // Reverse load order, each fully before the next.
-        let stoppedB = try XCTUnwrap(host.index(of: "stopped plugin b"), host.transcript)
-        let stoppedA = try XCTUnwrap(host.index(of: "stopped plugin a"), host.transcript)
-        XCTAssertLessThan(stoppedB, stoppedA, host.transcript)
-        XCTAssertTrue(host.lines(containing: "stopped plugin").allSatisfy { $0.contains("[ok]") }, host.transcript)
     }
 
     /// A 5 s request with `--task-shutdown-timeout 0.5`: the drain is cut at the time limit, the

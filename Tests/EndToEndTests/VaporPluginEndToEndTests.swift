@@ -60,54 +60,11 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// refuses new connections at once, while a still serves; both ports are closed after the
     /// exit, which is 0, and b stopped before a.
     func testSlowRequestInFlightAtSIGTERMCompletesAndNewConnectionsAreRefused() throws {
-        let library = try VaporPluginLibrary.path()
-        let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host([
-            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
-        ])
-        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
-        try waitUntilServing(port: portA, host: host)
-        try waitUntilServing(port: portB, host: host)
-
-        let slowB = InFlightRequest(port: portB, path: "/slow?ms=1000")
-        let slowA = InFlightRequest(port: portA, path: "/slow?ms=1000")
-        // Both requests are past the route log (and so about to sleep in their handlers).
-        try host.waitForLine(containing: "GET /slow port=\(portB)", within: .seconds(10))
-        try host.waitForLine(containing: "GET /slow port=\(portA)", within: .seconds(10))
-        let signalled = ContinuousClock.now
-        host.send(SIGTERM)
-
-        let refusedB = try waitUntilRefused(port: portB, within: .seconds(10), host: host)
-        XCTAssertNil(slowB.finished, "b's slow request ended before b refused new connections")
-        let duringDrain = HTTPClient.get(port: portA, path: "/")
-        XCTAssertEqual(
-            duringDrain.status,
-            200,
-            "a stopped serving during b's drain: \(duringDrain)\n\(host.transcript)"
+        let host = try assertDrainWithRequestsInFlight(
+            library: try VaporPluginLibrary.path(),
+            example: "VaporPlugin",
+            requestLogged: { "GET /slow port=\($0)" }
         )
-        XCTAssertNil(slowB.finished, "b's slow request ended before the check of a")
-
-        let resultB = try slowB.wait(within: .seconds(20))
-        let resultA = try slowA.wait(within: .seconds(20))
-        XCTAssertEqual(resultB.response.status, 200, "\(resultB.response)\n\(host.transcript)")
-        XCTAssertEqual(resultB.response.body, "slow done", "\(resultB.response)")
-        XCTAssertEqual(resultA.response.status, 200, "\(resultA.response)\n\(host.transcript)")
-        XCTAssertEqual(resultA.response.body, "slow done", "\(resultA.response)")
-        XCTAssertGreaterThan(resultB.at, refusedB, "b refused only after its slow request ended")
-
-        let exit = try host.expectExit(0, within: .seconds(30))
-        print(
-            "VaporPlugin drain: b refused new connections \(refusedB - signalled) after SIGTERM; slow request done "
-                + "\(resultB.at - signalled) after SIGTERM; host exited \(exit.at - signalled) after SIGTERM"
-        )
-        for port in [portA, portB] {
-            let after = HTTPClient.get(port: port, path: "/")
-            XCTAssertTrue(after.refused, "port \(port) still open after exit: \(after)")
-        }
-        let stoppedB = try XCTUnwrap(host.index(of: "stopped plugin b"), host.transcript)
-        let stoppedA = try XCTUnwrap(host.index(of: "stopped plugin a"), host.transcript)
-        XCTAssertLessThan(stoppedB, stoppedA, host.transcript)
-        XCTAssertTrue(host.lines(containing: "stopped plugin").allSatisfy { $0.contains("[ok]") }, host.transcript)
         XCTAssertNil(host.index(of: "Server stop took too long"), host.transcript)
     }
 
