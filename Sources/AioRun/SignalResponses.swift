@@ -102,12 +102,13 @@ extension LifecycleManager {
         let loadOrder = units.withLock { $0 }
         var lines = ["status (\(signal)): \(loadOrder.count) plugins, up \((now - createdAt).seconds), \(state)"]
         for unit in loadOrder {
-            let phase =
+            var phase =
                 progress.stopped.contains(unit.name)
                 ? "stopped"
                 : progress.stopping == unit.name
                     ? "stopping"
-                    : progress.shutdownStarted != nil ? "running, waiting for its teardown" : "running"
+                    : progress.shutdownStarted != nil ? "running, waiting for its teardown" : unit.lifeStage
+            if unit.restarts > 0 { phase += " (\(unit.restarts) restarts)" }
             let running = unit.stillRunningSummary()
             let parts = [
                 "\(running.count(of: .task)) tasks", "\(running.count(of: .shield)) shields",

@@ -84,6 +84,17 @@ final class UnitSlot: Sendable {
     /// ignored).
     func isLive(_ unit: UnitScope) -> Bool { live === unit }
 
+    /// Where the slot is, for the SIGUSR1 status report (README, "Readiness and ordered start").
+    var lifeStage: String {
+        switch status {
+        case .created: return "not started"
+        case .starting: return "starting, not ready yet"
+        case .ready: return "running"
+        case .restarting: return "restarting: its failed instance is being torn down"
+        case .waitingToRestart: return "waiting to restart"
+        }
+    }
+
     /// How many restarts this slot has had.
     var restarts: Int { state.withLock { $0.restarts } }
 

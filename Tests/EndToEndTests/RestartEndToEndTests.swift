@@ -190,6 +190,15 @@ final class RestartEndToEndTests: XCTestCase {
         )
         let sixth = try host.waitForLine(containing: "(restart 6 of at most 10", within: .seconds(60))
         XCTAssertTrue(sixth.text.contains("restarting in 3.200s"), sixth.text)
+        // SIGUSR1 tells where b is: its failed instance torn down (fast here), then the delay.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while host.lines(containing: "stopped plugin b").count < 6 && ContinuousClock.now < deadline {
+            usleep(5_000)
+        }
+        XCTAssertEqual(host.lines(containing: "stopped plugin b").count, 6, host.transcript)
+        host.send(SIGUSR1)
+        try host.waitForLine(containing: "  b: waiting to restart (6 restarts)", within: .seconds(10))
+        XCTAssertNotNil(host.index(of: "  a: running"), host.transcript)
         let exit = try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
         XCTAssertLessThan(exit.afterSignal, .seconds(2), "the host waited out the delay:\n\(host.transcript)")
         XCTAssertNil(host.index(of: "[b] faulty run started (instance 7)"), host.transcript)
