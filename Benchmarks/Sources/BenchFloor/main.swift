@@ -7,11 +7,12 @@ import Dispatch
 //   bench-floor executor JOBS WORKERS WINDOW a bare pthread pool (mutex + condition), WORKERS
 //                                           threads, JOBS no-op jobs awaited by WINDOW callers
 //   bench-floor dlopen PATH...              dlopen + dlsym + entry over the plugin files
-//   bench-floor cancel-rounds N ROUNDS DELAY_US LIMIT_S
+//   bench-floor cancel-rounds N ROUNDS DELAY_US LIMIT_S [discarding]
 //                                           the shutdown floor's TaskGroup in a loop, no signal:
 //                                           N sleepers, cancelAll() DELAY_US µs after the last
-//                                           addTask; reports each round that takes over LIMIT_S s
-//                                           and how many children were still asleep (issue 16)
+//                                           addTask; prints each round's phases and reports a
+//                                           round over LIMIT_S s (issue 16); `discarding`: a
+//                                           DiscardingTaskGroup instead
 //   bench-floor notify PORT                 listen on 127.0.0.1:PORT, then send READY=1 to
 //                                           $NOTIFY_SOCKET itself (readiness's floor)
 //
@@ -171,10 +172,17 @@ func floorMain() async -> Never {
         exit(0)
 
     case "cancel-rounds":
-        guard arguments.count == 6, let count = Int(arguments[2]), let rounds = Int(arguments[3]),
+        guard arguments.count == 6 || (arguments.count == 7 && arguments[6] == "discarding"),
+            let count = Int(arguments[2]), let rounds = Int(arguments[3]),
             let delay = Int(arguments[4]), let limit = Double(arguments[5])
         else { usage() }
-        await cancelRounds(count: count, rounds: rounds, delayMicros: delay, limit: limit)
+        await cancelRounds(
+            count: count,
+            rounds: rounds,
+            delayMicros: delay,
+            limit: limit,
+            discarding: arguments.count == 7
+        )
         exit(0)
 
     case "notify":
@@ -193,7 +201,7 @@ func floorMain() async -> Never {
 }
 
 /// The shutdown floor's group, repeated in one process: where a slow round's time goes.
-func cancelRounds(count: Int, rounds: Int, delayMicros: Int, limit: Double) async {
+func cancelRounds(count: Int, rounds: Int, delayMicros: Int, limit: Double, discarding: Bool) async {
     var slow = 0
     var worst: Int64 = 0
     for round in 1...rounds {
@@ -216,18 +224,26 @@ func cancelRounds(count: Int, rounds: Int, delayMicros: Int, limit: Double) asyn
             }
         }
         let start = monotonicNanos()
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<count {
-                group.addTask { [state] in
-                    try? await Task.sleep(for: .seconds(3600))
-                    if state.woke.add(1, ordering: .relaxed).newValue == count {
-                        state.lastWoke.store(monotonicNanos(), ordering: .relaxed)
-                    }
-                }
+        @Sendable func sleeper() async {
+            try? await Task.sleep(for: .seconds(3600))
+            if state.woke.add(1, ordering: .relaxed).newValue == count {
+                state.lastWoke.store(monotonicNanos(), ordering: .relaxed)
             }
-            if delayMicros > 0 { usleep(UInt32(delayMicros)) }
-            state.cancelledAt.store(monotonicNanos(), ordering: .relaxed)
-            group.cancelAll()
+        }
+        if discarding {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<count { group.addTask { await sleeper() } }
+                if delayMicros > 0 { usleep(UInt32(delayMicros)) }
+                state.cancelledAt.store(monotonicNanos(), ordering: .relaxed)
+                group.cancelAll()
+            }
+        } else {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<count { group.addTask { await sleeper() } }
+                if delayMicros > 0 { usleep(UInt32(delayMicros)) }
+                state.cancelledAt.store(monotonicNanos(), ordering: .relaxed)
+                group.cancelAll()
+            }
         }
         let finished = monotonicNanos()
         state.done.store(true, ordering: .releasing)
