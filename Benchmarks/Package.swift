@@ -15,13 +15,19 @@ let package = Package(
         .library(name: "bench-executor", type: .dynamic, targets: ["BenchExecutor"]),
         .library(name: "bench-empty", type: .dynamic, targets: ["BenchEmpty"]),
         .library(name: "bench-log", type: .dynamic, targets: ["BenchLog"]),
+        .library(name: "bench-ready", type: .dynamic, targets: ["BenchReady"]),
+        .library(name: "bench-restart", type: .dynamic, targets: ["BenchRestart"]),
         // The raw Swift floor: no AioRun in between.
         .executable(name: "bench-floor", targets: ["BenchFloor"]),
+        // The peer pool for executor-N: swift-nio's NIOThreadPool (NIOPosix stays in Benchmarks/;
+        // a program of its own, so that the floor's start-up does not map NIO).
+        .executable(name: "bench-nio-pool", targets: ["BenchNIOPool"]),
     ],
     dependencies: [
         // As for any out-of-tree plugin: the API as a product of its own package, linked as the
         // shared libAioRunPluginAPI.so (README, "Why the API is its own package").
-        .package(path: "../Sources/AioRunPluginAPI")
+        .package(path: "../Sources/AioRunPluginAPI"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         .target(name: "BenchSleepers", dependencies: [api], swiftSettings: swift6),
@@ -29,6 +35,13 @@ let package = Package(
         .target(name: "BenchExecutor", dependencies: [api], swiftSettings: swift6),
         .target(name: "BenchEmpty", dependencies: [api], swiftSettings: swift6),
         .target(name: "BenchLog", dependencies: [api], swiftSettings: swift6),
+        .target(name: "BenchReady", dependencies: [api], swiftSettings: swift6),
+        .target(name: "BenchRestart", dependencies: [api], swiftSettings: swift6),
         .executableTarget(name: "BenchFloor", swiftSettings: swift6),
+        .executableTarget(
+            name: "BenchNIOPool",
+            dependencies: [.product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swift6
+        ),
     ]
 )

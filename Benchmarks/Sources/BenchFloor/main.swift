@@ -7,6 +7,14 @@ import Dispatch
 //   bench-floor executor JOBS WORKERS WINDOW a bare pthread pool (mutex + condition), WORKERS
 //                                           threads, JOBS no-op jobs awaited by WINDOW callers
 //   bench-floor dlopen PATH...              dlopen + dlsym + entry over the plugin files
+//   bench-floor cancel-rounds N ROUNDS DELAY_US LIMIT_S [discarding]
+//                                           the shutdown floor's TaskGroup in a loop, no signal:
+//                                           N sleepers, cancelAll() DELAY_US µs after the last
+//                                           addTask; prints each round's phases and reports a
+//                                           round over LIMIT_S s (issue 16); `discarding`: a
+//                                           DiscardingTaskGroup instead
+//   bench-floor notify PORT                 listen on 127.0.0.1:PORT, then send READY=1 to
+//                                           $NOTIFY_SOCKET itself (readiness's floor)
 //
 // Each prints the same markers as the benchmark plugins: BENCH-READY [due=<ns>], BENCH-ELAPSED ns=<ns>.
 import Synchronization
@@ -58,7 +66,10 @@ func onSIGTERM(_ handler: @escaping @Sendable () -> Void) {
 }
 
 func usage() -> Never {
-    writeLine("usage: bench-floor shutdown N | shields COUNT MS | executor JOBS WORKERS WINDOW | dlopen PATH...", to: 2)
+    writeLine(
+        "usage: bench-floor shutdown N | shields COUNT MS | executor JOBS WORKERS WINDOW | dlopen PATH... | notify PORT",
+        to: 2
+    )
     exit(64)
 }
 
@@ -160,10 +171,157 @@ func floorMain() async -> Never {
         for await _ in signals { break }
         exit(0)
 
+    case "cancel-rounds":
+        guard arguments.count == 6 || (arguments.count == 7 && arguments[6] == "discarding"),
+            let count = Int(arguments[2]), let rounds = Int(arguments[3]),
+            let delay = Int(arguments[4]), let limit = Double(arguments[5])
+        else { usage() }
+        await cancelRounds(
+            count: count,
+            rounds: rounds,
+            delayMicros: delay,
+            limit: limit,
+            discarding: arguments.count == 7
+        )
+        exit(0)
+
+    case "notify":
+        guard arguments.count == 3, let port = UInt16(arguments[2]) else { usage() }
+        let (signals, signalled) = AsyncStream.makeStream(of: Void.self)
+        onSIGTERM { signalled.yield() }
+        let listening = listenAndNotify(port: port)
+        writeLine("BENCH-LISTEN at=\(listening) port=\(port)")
+        for await _ in signals { break }
+        exit(0)
+
     default:
         usage()
     }
     exit(0)
+}
+
+/// The shutdown floor's group, repeated in one process: where a slow round's time goes.
+func cancelRounds(count: Int, rounds: Int, delayMicros: Int, limit: Double, discarding: Bool) async {
+    var slow = 0
+    var worst: Int64 = 0
+    for round in 1...rounds {
+        let state = RoundState()
+        // A watchdog thread reports a round that runs over the limit (it cannot be a task: the
+        // cooperative pool may be the thing that is stuck).
+        let watchdog = Thread { [state] in
+            let start = monotonicNanos()
+            while !state.done.load(ordering: .acquiring) {
+                usleep(50_000)
+                let since = monotonicNanos() - start
+                if since > Int64(limit * 1e9) {
+                    writeLine(
+                        "round \(round): over \(limit) s; \(state.woke.load(ordering: .relaxed)) of \(count) children woke, "
+                            + "cancelAll \(state.cancelledAt.load(ordering: .relaxed) == 0 ? "not yet called" : "called"); pid \(getpid())"
+                    )
+                    while !state.done.load(ordering: .acquiring) { usleep(50_000) }
+                    return
+                }
+            }
+        }
+        let start = monotonicNanos()
+        @Sendable func sleeper() async {
+            try? await Task.sleep(for: .seconds(3600))
+            if state.woke.add(1, ordering: .relaxed).newValue == count {
+                state.lastWoke.store(monotonicNanos(), ordering: .relaxed)
+            }
+        }
+        if discarding {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<count { group.addTask { await sleeper() } }
+                if delayMicros > 0 { usleep(UInt32(delayMicros)) }
+                state.cancelledAt.store(monotonicNanos(), ordering: .relaxed)
+                group.cancelAll()
+            }
+        } else {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<count { group.addTask { await sleeper() } }
+                if delayMicros > 0 { usleep(UInt32(delayMicros)) }
+                state.cancelledAt.store(monotonicNanos(), ordering: .relaxed)
+                group.cancelAll()
+            }
+        }
+        let finished = monotonicNanos()
+        state.done.store(true, ordering: .releasing)
+        watchdog.join()
+        let cancelled = state.cancelledAt.load(ordering: .relaxed)
+        let took = finished - cancelled
+        worst = max(worst, took)
+        if Double(took) / 1e9 > limit { slow += 1 }
+        let lastWoke = state.lastWoke.load(ordering: .relaxed)
+        func ms(_ nanos: Int64) -> String { String(Double(nanos / 1000) / 1000) }
+        writeLine(
+            "round \(round): addTask loop \(ms(cancelled - start)) ms, cancelAll → last child woke "
+                + "\(ms(lastWoke - cancelled)) ms, → group done \(ms(finished - lastWoke)) ms"
+        )
+    }
+    writeLine("rounds \(rounds), over \(limit) s: \(slow), slowest cancelAll → group done \(Double(worst) / 1e6) ms")
+}
+
+final class RoundState: Sendable {
+    let woke = Atomic<Int>(0)
+    let cancelledAt = Atomic<Int64>(0)
+    let done = Atomic<Bool>(false)
+    let lastWoke = Atomic<Int64>(0)
+}
+
+/// A joinable pthread running `body`.
+final class Thread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let body: @Sendable () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
+        let box = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            Unmanaged<Thread>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, box)
+    }
+
+    func join() { pthread_join(thread, nil) }
+}
+
+/// Binds and listens on 127.0.0.1:`port`, then sends `READY=1` to `$NOTIFY_SOCKET` (a path) in one
+/// datagram, as `sd_notify` does; returns CLOCK_MONOTONIC right after `listen()`.
+func listenAndNotify(port: UInt16) -> Int64 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var yes: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(port.bigEndian)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(fd, 128) == 0 else {
+        writeLine("bench-floor notify: bind/listen 127.0.0.1:\(port): \(String(cString: strerror(errno)))", to: 2)
+        exit(1)
+    }
+    let listening = monotonicNanos()
+    guard let name = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), name.hasPrefix("/") else {
+        writeLine("bench-floor notify: NOTIFY_SOCKET must be a path", to: 2)
+        exit(64)
+    }
+    let notify = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+    var target = sockaddr_un()
+    target.sun_family = sa_family_t(AF_UNIX)
+    let path = Array(name.utf8)
+    withUnsafeMutableBytes(of: &target.sun_path) { $0.copyBytes(from: path.prefix($0.count - 1)) }
+    let message = Array("READY=1\nSTATUS=ready".utf8)
+    _ = withUnsafePointer(to: &target) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { target in
+            message.withUnsafeBytes {
+                sendto(notify, $0.baseAddress, $0.count, 0, target, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+    }
+    return listening
 }
 
 func shieldsFloor(count: Int, millis: Int) async {
