@@ -23,7 +23,7 @@ public enum Host {
         // their output is seen when it happens, not at exit.
         StandardOutput.makeLineBuffered()
         let logger = HostLogging.start(level: configuration.logLevel, format: configuration.logFormat)
-        let options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment())
+        let options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment(logger: logger))
         let manager = await LifecycleManager(options: options, logger: logger)
 
         let plugins: PreparedPlugins

@@ -1,4 +1,5 @@
 import AioRun
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -10,9 +11,14 @@ import Glibc
 final class SystemdNotifier: Sendable {
     private let fd: Int32
     private let address: [UInt8]
+    /// Called with the count when a notification is dropped because the socket is full: the
+    /// 1st, 2nd, 4th, 8th… time.
+    private let dropped: @Sendable (Int) -> Void
+    private let drops = LockedValue(0)
 
     /// Opens the socket named by `NOTIFY_SOCKET`, or returns `nil` when it is unset or empty.
-    init?(environment socketName: String?) {
+    /// `dropped` hears of notifications the supervisor had no room for.
+    init?(environment socketName: String?, dropped: @escaping @Sendable (Int) -> Void = { _ in }) {
         guard let socketName, !socketName.isEmpty, socketName.hasPrefix("/") || socketName.hasPrefix("@") else {
             return nil
         }
@@ -23,12 +29,16 @@ final class SystemdNotifier: Sendable {
         guard fd >= 0 else { return nil }
         self.fd = fd
         address = path
+        self.dropped = dropped
     }
 
     deinit { close(fd) }
 
-    /// Sends one notification, e.g. `"READY=1\nSTATUS=running"`. Errors are ignored, as
-    /// `sd_notify` callers do: the supervisor may be gone.
+    /// Sends one notification, e.g. `"READY=1\nSTATUS=running"`, without ever waiting: it is
+    /// called on the control thread, and a supervisor that stops reading (its queue holds about
+    /// ten datagrams) must not stall signals, time limits or the exit. A notification it has no
+    /// room for is dropped and counted (see ``init(environment:dropped:)``); other errors are
+    /// ignored, as `sd_notify` callers do: the supervisor may be gone.
     func send(_ message: String) {
         var storage = sockaddr_un()
         storage.sun_family = sa_family_t(AF_UNIX)
@@ -37,13 +47,26 @@ final class SystemdNotifier: Sendable {
             return MemoryLayout<sa_family_t>.size + address.count
         }
         let bytes = Array(message.utf8)
-        _ = withUnsafePointer(to: &storage) { pointer in
+        let sent = withUnsafePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
                 bytes.withUnsafeBytes {
-                    sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), address, socklen_t(length))
+                    sendto(
+                        fd,
+                        $0.baseAddress,
+                        $0.count,
+                        Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT),
+                        address,
+                        socklen_t(length)
+                    )
                 }
             }
         }
+        guard sent < 0, errno == EAGAIN || errno == EWOULDBLOCK else { return }
+        let count = drops.withLock { drops in
+            drops += 1
+            return drops
+        }
+        if count & (count - 1) == 0 { dropped(count) }
     }
 
     /// The lifecycle hooks that speak this protocol (README, "Running under systemd or
@@ -96,8 +119,15 @@ final class SystemdNotifier: Sendable {
     /// The lifecycle hooks for the supervisor named by this process's environment
     /// (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`; README, "Running under systemd or
     /// Kubernetes"), or nil when no supervisor listens.
-    static func observerFromEnvironment() -> LifecycleObserver? {
-        guard let notifier = SystemdNotifier(environment: ProcessEnvironment.value("NOTIFY_SOCKET")) else { return nil }
+    /// Dropped notifications are logged to `logger` at powers of two.
+    static func observerFromEnvironment(logger: Logger) -> LifecycleObserver? {
+        let socket = ProcessEnvironment.value("NOTIFY_SOCKET")
+        let notifier = SystemdNotifier(environment: socket) { count in
+            logger.warning(
+                "systemd notification dropped: \(socket ?? "NOTIFY_SOCKET") is full (its reader is not reading); \(count) dropped so far, logged at powers of two"
+            )
+        }
+        guard let notifier else { return nil }
         return notifier.observer(
             watchdogMicroseconds: watchdogMicroseconds(
                 usec: ProcessEnvironment.value("WATCHDOG_USEC"),

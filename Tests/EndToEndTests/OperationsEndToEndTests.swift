@@ -41,6 +41,19 @@ final class OperationsEndToEndTests: XCTestCase {
         )
     }
 
+    /// A supervisor that stops reading its socket (its queue holds about 10 datagrams) must not
+    /// stall the host: 30 plugins send more than that at shutdown, and the host still stops in
+    /// time, with its notifications dropped (README, "Running under systemd or Kubernetes").
+    func testStalledNotifySocketNeverHoldsUpTheHost() throws {
+        let notify = try NotifySocket(in: scratch, abstract: false, reading: false)
+        let plugins = (0..<30).map { "p\($0)=\(Products.plugin("hello"))" }
+        let host = try ChildProcess.host(plugins, environment: ["NOTIFY_SOCKET": notify.address])
+        try host.waitForLine(containing: "ready: 30 plugins running", within: .seconds(30))
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(15))
+        XCTAssertEqual(host.lines(containing: "stopped plugin").count, 30, host.transcript)
+        XCTAssertFalse(host.lines(containing: "systemd notification dropped").isEmpty, "drops are not silent")
+    }
+
     func testSystemdNotificationsOnAnAbstractSocket() throws {
         let notify = try NotifySocket(in: scratch, abstract: true)
         let host = try ChildProcess.host([Products.plugin("hello")], environment: ["NOTIFY_SOCKET": notify.address])

@@ -10,7 +10,9 @@ final class NotifySocket: Sendable {
     private let received = Mutex<[String]>([])
 
     /// Binds a new socket: at a path in `folder`, or in the abstract namespace.
-    init(in folder: URL, abstract: Bool) throws {
+    /// With `reading: false` nothing ever reads it: a stalled supervisor, whose queue fills after
+    /// a few messages.
+    init(in folder: URL, abstract: Bool, reading: Bool = true) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         self.fd = fd
         guard fd >= 0 else { throw HostTestError.buildFailed("socket: \(errno)") }
@@ -29,7 +31,7 @@ final class NotifySocket: Sendable {
         guard bound == 0 else { throw HostTestError.buildFailed("bind \(address): \(errno)") }
         var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        Thread { [self] in self.receiveLoop(fd) }.start()
+        if reading { Thread { [self] in self.receiveLoop(fd) }.start() }
     }
 
     private func receiveLoop(_ fd: Int32) {
