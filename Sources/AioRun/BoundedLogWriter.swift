@@ -58,7 +58,8 @@ public final class BoundedLogWriter: @unchecked Sendable {
     public static let drainTotalLimit: Duration = .seconds(5)
     /// Lines are gathered into `write(2)` calls of up to this many bytes.
     static let chunkBytes = 16 * 1024
-    /// After each batch the writer lets lines gather this long (1 ms) before taking the next.
+    /// After a batch of several lines the writer lets lines gather this long (1 ms) before taking
+    /// the next.
     static let coalescingNanoseconds = 1_000_000
 
     private enum Entry {
@@ -207,6 +208,7 @@ public final class BoundedLogWriter: @unchecked Sendable {
             let notice = self.notice
             pthread_mutex_unlock(mutex)
 
+            let batchLines = batch.count
             for entry in batch {
                 let text: String
                 switch entry {
@@ -226,9 +228,12 @@ public final class BoundedLogWriter: @unchecked Sendable {
                 writing = false
                 pthread_cond_broadcast(idle)
             }
-            // Nap for up to `coalescing` before the next batch, unwoken by loggers: a burst of
-            // lines then costs one wake-up and one write per nap, not one per line. An isolated
-            // line still goes out at once (the writer was waiting), and `drain` ends the nap.
+            // After a batch of several lines, nap for up to `coalescing` before the next batch,
+            // unwoken by loggers: a burst of lines then costs one wake-up and one write per nap,
+            // not one per line. After a single line the writer does not nap, so a line that
+            // follows one alone (`plugin X ready in …`, then `ready: N plugins running`) goes out
+            // at once too; `drain` ends a nap.
+            guard batchLines > 1 else { continue }
             napping = true
             var until = timespec()
             clock_gettime(CLOCK_MONOTONIC, &until)
