@@ -10,28 +10,8 @@ final class HTTPPluginEndToEndTests: XCTestCase {
     /// name, Hummingbird's own request log lines reach the host's output named with the instance,
     /// and SIGTERM stops both with exit 0.
     func testAliasesAnswerWithTheirNamesAndLogRequests() throws {
-        let library = try HTTPPluginLibrary.path()
-        let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host([
-            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
-        ])
-        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(30))
-        try waitUntilServing(port: portA, host: host)
-        try waitUntilServing(port: portB, host: host)
-
-        let answerA = HTTPClient.get(port: portA, path: "/")
-        let answerB = HTTPClient.get(port: portB, path: "/")
-        XCTAssertEqual(answerA.status, 200, "\(answerA)")
-        XCTAssertEqual(answerA.body, "a", "\(answerA)")
-        XCTAssertEqual(answerB.status, 200, "\(answerB)")
-        XCTAssertEqual(answerB.body, "b", "\(answerB)")
-        // The probes: alive, and ready (the host counts each alias ready once it listens).
-        for port in [portA, portB] {
-            let live = HTTPClient.get(port: port, path: "/livez")
-            XCTAssertTrue(live.isComplete200 && live.body == "alive", "\(live)")
-            let ready = HTTPClient.get(port: port, path: "/readyz")
-            XCTAssertTrue(ready.isComplete200 && ready.body == "ready", "\(ready)")
-        }
+        let (host, portA, portB) = try startTwoAliases(of: try HTTPPluginLibrary.path())
+        assertAliasesAnswerAndAreReady(portA: portA, portB: portB)
         XCTAssertNotNil(host.index(of: "plugin a ready in"), host.transcript)
         XCTAssertNotNil(host.index(of: "plugin b ready in"), host.transcript)
 

@@ -11,30 +11,8 @@ final class VaporPluginEndToEndTests: XCTestCase {
     /// outside any plugin task) carry the alias that served them, through the logger bound to
     /// each instance. SIGTERM stops both with exit 0.
     func testAliasesAnswerWithTheirNamesAndLogAsThemselves() throws {
-        let library = try VaporPluginLibrary.path()
-        let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host([
-            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
-        ])
-        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
-        try waitUntilServing(port: portA, host: host)
-        try waitUntilServing(port: portB, host: host)
-
-        for _ in 0..<3 {
-            let answerA = HTTPClient.get(port: portA, path: "/")
-            let answerB = HTTPClient.get(port: portB, path: "/")
-            XCTAssertEqual(answerA.status, 200, "\(answerA)")
-            XCTAssertEqual(answerA.body, "a", "\(answerA)")
-            XCTAssertEqual(answerB.status, 200, "\(answerB)")
-            XCTAssertEqual(answerB.body, "b", "\(answerB)")
-        }
-        for port in [portA, portB] {
-            let live = HTTPClient.get(port: port, path: "/livez")
-            XCTAssertEqual(live.status, 200, "\(live)")
-            let ready = HTTPClient.get(port: port, path: "/readyz")
-            XCTAssertEqual(ready.status, 200, "\(ready)")
-            XCTAssertEqual(ready.body, "ready", "\(ready)")
-        }
+        let (host, portA, portB) = try startTwoAliases(of: try VaporPluginLibrary.path())
+        for _ in 0..<3 { assertAliasesAnswerAndAreReady(portA: portA, portB: portB) }
 
         // Vapor's RouteLoggingMiddleware line (`GET /readyz`, the last request of each), with
         // the instance's `port` metadata.

@@ -1,9 +1,9 @@
 import Foundation
 import XCTest
 
-/// The drain that every server example must pass (README, "Writing a server plugin"), shared by
-/// the Hummingbird and Vapor tests: two aliases `a` and `b` of one library, a 1 s request in
-/// flight on each at SIGTERM. b (loaded last) drains first: it refuses new connections at once
+/// What every server example must pass (README, "Writing a server plugin"), shared by the
+/// Hummingbird and Vapor tests: two aliases answering as themselves, and the drain, with a 1 s
+/// request in flight on each alias at SIGTERM. b (loaded last) drains first: it refuses new connections at once
 /// while its request runs on and a still serves; both requests end with 200, both ports are
 /// closed after the exit, which is 0, and b stopped before a, each `[ok]`.
 extension XCTestCase {
@@ -18,13 +18,7 @@ extension XCTestCase {
         file: StaticString = #filePath,
         line: UInt = #line
     ) throws -> ChildProcess {
-        let (portA, portB) = try FreePorts.two()
-        let host = try ChildProcess.host([
-            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
-        ])
-        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
-        try waitUntilServing(port: portA, host: host)
-        try waitUntilServing(port: portB, host: host)
+        let (host, portA, portB) = try startTwoAliases(of: library)
 
         let slowB = InFlightRequest(port: portB, path: "/slow?ms=1000")
         let slowA = InFlightRequest(port: portA, path: "/slow?ms=1000")
@@ -87,5 +81,33 @@ extension XCTestCase {
             line: line
         )
         return host
+    }
+
+    /// Starts two aliases `a` and `b` of `library` on two free ports and waits until both serve.
+    func startTwoAliases(of library: String) throws -> (host: ChildProcess, portA: Int, portB: Int) {
+        let (portA, portB) = try FreePorts.two()
+        let host = try ChildProcess.host([
+            "a=\(library)", "b=\(library)", "--set", "a.port=\(portA)", "--set", "b.port=\(portB)",
+        ])
+        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
+        try waitUntilServing(port: portA, host: host)
+        try waitUntilServing(port: portB, host: host)
+        return (host, portA, portB)
+    }
+
+    /// Each alias answers `/` with its own name, `/livez` (any body) and `/readyz` with `ready`
+    /// (the host counts each alias ready once it listens), every answer a complete 200.
+    func assertAliasesAnswerAndAreReady(portA: Int, portB: Int, file: StaticString = #filePath, line: UInt = #line) {
+        for (port, name) in [(portA, "a"), (portB, "b")] {
+            for (path, body) in [("/", name), ("/livez", nil), ("/readyz", "ready")] {
+                let answer = HTTPClient.get(port: port, path: path)
+                XCTAssertTrue(
+                    answer.isComplete200 && (body == nil || answer.body == body),
+                    "\(path) of \(name): \(answer)",
+                    file: file,
+                    line: line
+                )
+            }
+        }
     }
 }
