@@ -35,8 +35,10 @@ let package = Package(
         .target(name: "BenchExecutor", dependencies: [api], swiftSettings: swift6),
         .target(name: "BenchEmpty", dependencies: [api], swiftSettings: swift6),
         .target(name: "BenchLog", dependencies: [api], swiftSettings: swift6),
-        .target(name: "BenchReady", dependencies: [api], swiftSettings: swift6),
-        .target(name: "BenchRestart", dependencies: [api], swiftSettings: swift6),
+        // The clock and the unbuffered line both readiness and restart plugins stamp with.
+        .target(name: "BenchStamps", swiftSettings: swift6),
+        .target(name: "BenchReady", dependencies: [api, "BenchStamps"], swiftSettings: swift6),
+        .target(name: "BenchRestart", dependencies: [api, "BenchStamps"], swiftSettings: swift6),
         .executableTarget(name: "BenchFloor", swiftSettings: swift6),
         .executableTarget(
             name: "BenchNIOPool",
