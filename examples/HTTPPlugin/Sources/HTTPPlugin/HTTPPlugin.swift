@@ -29,7 +29,9 @@ import Musl
 ///   "Readiness and ordered start").
 ///
 /// Config (`--set NAME.KEY=VALUE`):
-/// - `port`: the TCP port on 127.0.0.1, 1...65535 (required).
+/// - `port`: the TCP port, 1...65535 (required);
+/// - `address`: the address to listen on (default `127.0.0.1`; `0.0.0.0` in a container, where
+///   probes and traffic arrive on the pod's address).
 ///
 /// Routes:
 /// - `GET /`: the plugin instance's name (an alias answers with the alias);
@@ -42,6 +44,7 @@ import Musl
 final class HTTPPlugin: AioRunPlugin {
     let context: PluginContext
     let port: Int
+    let address: String
     let logger: Logger
 
     /// Validates the config and routes this plugin's swift-log to the host.
@@ -52,6 +55,7 @@ final class HTTPPlugin: AioRunPlugin {
         AioRunLogBridge.bootstrap(sink: context.log.sink, minimumLevel: context.log.minimumLevel.rawValue)
         self.context = context
         self.port = try context.config.int("port", default: 0, in: 0...65_535)
+        self.address = context.config.string("address", default: "127.0.0.1")
         guard (1...65_535).contains(port) else {
             throw PluginConfigError(
                 key: "port",
@@ -103,7 +107,7 @@ final class HTTPPlugin: AioRunPlugin {
         }
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "aiorun-\(name)"),
+            configuration: .init(address: .hostname(address, port: port), serverName: "aiorun-\(name)"),
             // Called once the socket is bound and listening, before the first accept: from here a
             // connection is queued by the kernel and served, so this is when the plugin is ready.
             onServerRunning: { _ in context.reportReady() },
