@@ -139,9 +139,9 @@ public final class LifecycleManager: Sendable {
             reportUnhandled(plugin: plugin, what: what, error: error)
         }
         events.ready = { [mailbox] unit in mailbox.post(.ready(unit)) }
-        events.failed = { [self] unit, what, error in
+        events.failed = { [self] unit, what, error, wasReady in
             // Once shutdown has begun no loop takes failures: they are unhandled errors.
-            if !mailbox.post(.failed(unit, what: what, error: error)) {
+            if !mailbox.post(.failed(unit, what: what, error: error, wasReady: wasReady)) {
                 reportUnhandled(plugin: unit.name, what: what, error: error)
             }
         }

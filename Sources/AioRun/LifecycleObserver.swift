@@ -7,6 +7,8 @@ public struct LifecycleObserver: Sendable {
     public var waitingForReady: @Sendable (_ unit: String, _ limit: Duration) -> Void = { _, _ in }
     /// `unit` is being restarted after a failure (its `attempt`-th restart within its window).
     public var restarting: @Sendable (_ unit: String, _ attempt: Int) -> Void = { _, _ in }
+    /// The host keeps serving for `delay` before its teardown (README, "Drain delay").
+    public var draining: @Sendable (_ delay: Duration) -> Void = { _ in }
     /// The first shutdown trigger fired.
     public var shutdownStarted: @Sendable (_ trigger: ShutdownTrigger) -> Void = { _ in }
     /// A unit's teardown begins; it has at most `limit`.

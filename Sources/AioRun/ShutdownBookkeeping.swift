@@ -57,6 +57,7 @@ extension LifecycleManager {
         guard case .signal = trigger, options.drainDelay > .zero else { return }
         let count = units.withLock { $0.count }
         logger.notice("draining for \(options.drainDelay.seconds) before stopping \(count) plugins")
+        options.observer.draining(options.drainDelay)
         try? await ControlClock.sleep(for: options.drainDelay)
     }
 

@@ -32,7 +32,12 @@ struct Supervision {
     /// Starts units until one must be waited for (ordered start) or all are started.
     mutating func startMore() {
         while awaited == nil, let slot = toStart.popFirst() {
-            guard let unit = slot.live else { continue }
+            guard case .created(let unit) = slot.status else {
+                // Failed before its start (from its initializer) and being restarted: the fresh
+                // instance starts itself; ordered start waits for it like for any other.
+                if !options.concurrentStart { awaited = slot }
+                continue
+            }
             guard let main = slot.main else {
                 // Nothing to run (a unit registered without a main): nothing to wait for.
                 slot.status = .ready(unit)
@@ -110,14 +115,14 @@ struct Supervision {
         case .ready(let unit):
             guard let slot = slot(of: unit), case .starting(_, let since) = slot.status else { return }
             becameReady(unit, of: slot, since: since)
-        case .failed(let unit, let what, let error):
+        case .failed(let unit, let what, let error, let wasReady):
             guard let slot = slot(of: unit) else {
                 // An instance already replaced: nobody judges it any more.
                 manager.reportUnhandled(plugin: unit.name, what: what, error: error)
                 return
             }
             let reason = what == "reportFailure" ? "reported failure: \(error)" : "run() threw: \(error)"
-            failed(unit, of: slot, what: what, error: error, reason: reason)
+            failed(unit, of: slot, what: what, error: error, reason: reason, wasReady: wasReady)
         case .startupExpired(let unit):
             guard let slot = slot(of: unit) else { return }
             switch slot.status {
@@ -161,7 +166,8 @@ struct Supervision {
         of slot: UnitSlot,
         what: String,
         error: any Error,
-        reason: String
+        reason: String,
+        wasReady: Bool = false
     ) {
         startupTimers.removeValue(forKey: ObjectIdentifier(unit))?.cancel()
         let policy = slot.settings.restart
@@ -196,7 +202,7 @@ struct Supervision {
             )
             return
         }
-        if !unit.isReady {
+        if !wasReady {
             logger.error("plugin \(slot.name) failed to start: \(reason)", metadata: ["plugin": "\(slot.name)"])
             manager.latch.fire(.startFailed(plugin: slot.name, reason: reason))
             return
@@ -236,18 +242,25 @@ extension LifecycleManager {
         }
         var supervision = Supervision(manager: self, toStart: slots[...], all: slots)
         while true {
+            // A trigger that fired meanwhile (a failed start, a spent budget, a signal) stops the
+            // starting at once: no further unit starts and readiness is not announced, even for
+            // events that were queued before the trigger's own event.
+            if let trigger = latch.fired { return stopSupervising(supervision, trigger) }
             supervision.startMore()
             supervision.announceIfAllReady()
             let event = await mailbox.next()
-            if case .trigger(let trigger) = event {
-                for timer in supervision.startupTimers.values { timer.cancel() }
-                // Failures posted meanwhile are judged no more: they are unhandled errors.
-                for case .failed(let unit, let what, let error) in mailbox.close() {
-                    reportUnhandled(plugin: unit.name, what: what, error: error)
-                }
-                return trigger
-            }
+            if case .trigger(let trigger) = event { return stopSupervising(supervision, trigger) }
             supervision.handle(event)
         }
+    }
+
+    /// The trigger fired: the startup timers stop, and failures posted meanwhile are judged no
+    /// more: they are unhandled errors.
+    private func stopSupervising(_ supervision: Supervision, _ trigger: ShutdownTrigger) -> ShutdownTrigger {
+        for timer in supervision.startupTimers.values { timer.cancel() }
+        for case .failed(let unit, let what, let error, _) in mailbox.close() {
+            reportUnhandled(plugin: unit.name, what: what, error: error)
+        }
+        return trigger
     }
 }

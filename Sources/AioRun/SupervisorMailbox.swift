@@ -5,8 +5,9 @@ enum SupervisorEvent: Sendable {
     case trigger(ShutdownTrigger)
     /// A unit reported that it is ready.
     case ready(UnitScope)
-    /// A unit failed while running: `what` failed (`run() threw`, `reported failure`) with `error`.
-    case failed(UnitScope, what: String, error: any Error)
+    /// A unit failed while running: `what` failed (`task "run()"`, `reportFailure`) with `error`;
+    /// `wasReady` says whether it had reported readiness by then.
+    case failed(UnitScope, what: String, error: any Error, wasReady: Bool)
     /// A unit's startup time limit expired.
     case startupExpired(UnitScope)
     /// A failed instance has been torn down; its slot waits `delay` before making a fresh one.

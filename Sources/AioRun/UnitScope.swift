@@ -18,8 +18,10 @@ struct UnitEvents: Sendable {
     var ready: @Sendable (UnitScope) -> Void = { _ in }
     /// The unit failed while running: its `run()` threw (what: `task "run()"`), or it called
     /// `reportFailure` (what: `reportFailure`) (README, "Restart on failure"). Arguments: the
-    /// unit, what failed, the error.
-    var failed: @Sendable (UnitScope, String, any Error) -> Void = { _, _, _ in }
+    /// unit, what failed, the error, and whether the unit had said it was ready when it failed
+    /// (a readiness reported right after the failure must not turn a failed start into a failure
+    /// after ready).
+    var failed: @Sendable (UnitScope, String, any Error, Bool) -> Void = { _, _, _, _ in }
     /// The unit asked to stop the host because of an error (API 2.2). Arguments: plugin, error.
     var stop: @Sendable (String, any Error) -> Void = { _, _ in }
     /// An `onShutdown` callback threw during teardown; `nil` reports it through ``unhandled``.
@@ -102,13 +104,13 @@ final class UnitScope: LifecycleScope {
     /// powers of two, with their count, so they neither flood the log nor pass silently. A first
     /// failure during teardown is only logged.
     private func failed(_ what: String, _ error: any Error) {
-        let (running, count) = state.withLock { state -> (Bool, Int) in
+        let (running, count, wasReady) = state.withLock { state -> (Bool, Int, Bool) in
             state.failures += 1
-            return (state.phase == .running, state.failures)
+            return (state.phase == .running, state.failures, state.ready)
         }
         if count == 1 {
             if running {
-                events.failed(self, what, error)
+                events.failed(self, what, error, wasReady)
             } else {
                 events.warn(name, "\(what) during teardown: \(error)")
             }
@@ -141,8 +143,8 @@ final class UnitScope: LifecycleScope {
         spawn(label: "run()", fromControlThread: true) { [self] in
             do {
                 try await main()
-            } catch  where !(error is CancellationError) && state.withLock({ $0.phase == .running }) {
-                events.failed(self, "task \"run()\"", error)
+            } catch where !(error is CancellationError) && state.withLock({ $0.phase == .running }) {
+                failed("task \"run()\"", error)
             }
         }
     }

@@ -12,9 +12,15 @@ final class SystemdNotifier: Sendable {
     private let fd: Int32
     private let address: [UInt8]
     /// Called with the count when a notification is dropped because the socket is full: the
-    /// 1st, 2nd, 4th, 8th… time.
+    /// 1st, 2nd, 4th, 8th… time; with 0 when a state notification waits to be sent again.
     private let dropped: @Sendable (Int) -> Void
     private let drops = LockedValue(0)
+    /// A state notification waiting for room in the socket, if any.
+    private let pendingState = LockedValue<PendingState>(PendingState())
+
+    private struct PendingState {
+        var message: String?
+    }
 
     /// Opens the socket named by `NOTIFY_SOCKET`, or returns `nil` when it is unset or empty.
     /// `dropped` hears of notifications the supervisor had no room for.
@@ -40,6 +46,48 @@ final class SystemdNotifier: Sendable {
     /// room for is dropped and counted (see ``init(environment:dropped:)``); other errors are
     /// ignored, as `sd_notify` callers do: the supervisor may be gone.
     func send(_ message: String) {
+        guard !trySend(message) else { return }
+        let count = drops.withLock { drops in
+            drops += 1
+            return drops
+        }
+        if count & (count - 1) == 0 { dropped(count) }
+    }
+
+    /// Sends a notification that changes systemd's view of the service (READY=1, STOPPING=1):
+    /// one the socket has no room for now is kept and sent again every 50 ms, from a task of its
+    /// own, until it goes out or a newer one replaces it (for at most ``stateRetryLimit``), so a
+    /// supervisor that was slow for a moment still learns that the host is ready or stopping.
+    func sendState(_ message: String) {
+        guard !trySend(message) else { return }
+        let startRetrying = pendingState.withLock { pending -> Bool in
+            defer { pending.message = message }
+            return pending.message == nil
+        }
+        dropped(0)
+        guard startRetrying else { return }
+        Task.detached { [self] in
+            let deadline = ContinuousClock.now + Self.stateRetryLimit
+            while ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(50))
+                guard let message = pendingState.withLock({ $0.message }) else { return }
+                guard trySend(message) else { continue }
+                let done = pendingState.withLock { pending -> Bool in
+                    if pending.message == message { pending.message = nil }
+                    return pending.message == nil
+                }
+                if done { return }
+            }
+            pendingState.withLock { $0.message = nil }
+        }
+    }
+
+    /// How long a state notification is retried.
+    static let stateRetryLimit: Duration = .seconds(120)
+
+    /// One attempt to send `message` without waiting; false when the socket is full (other
+    /// errors count as sent: the supervisor may be gone, as `sd_notify` callers assume).
+    private func trySend(_ message: String) -> Bool {
         var storage = sockaddr_un()
         storage.sun_family = sa_family_t(AF_UNIX)
         let length = withUnsafeMutableBytes(of: &storage.sun_path) { raw -> Int in
@@ -61,12 +109,7 @@ final class SystemdNotifier: Sendable {
                 }
             }
         }
-        guard sent < 0, errno == EAGAIN || errno == EWOULDBLOCK else { return }
-        let count = drops.withLock { drops in
-            drops += 1
-            return drops
-        }
-        if count & (count - 1) == 0 { dropped(count) }
+        return !(sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     }
 
     /// The lifecycle hooks that speak this protocol (README, "Running under systemd or
@@ -76,10 +119,13 @@ final class SystemdNotifier: Sendable {
     /// and WATCHDOG pings at half of `WATCHDOG_USEC` from the control thread.
     func observer(watchdogMicroseconds: UInt64?) -> LifecycleObserver {
         var observer = LifecycleObserver()
-        observer.ready = { count in self.send(Self.readyMessage(count)) }
+        observer.ready = { count in self.sendState(Self.readyMessage(count)) }
         observer.waitingForReady = { unit, limit in self.send(Self.waitingMessage(unit, limit: limit)) }
         observer.restarting = { unit, attempt in self.send(Self.restartingMessage(unit, attempt: attempt)) }
-        observer.shutdownStarted = { trigger in self.send("STOPPING=1\nSTATUS=stopping: \(trigger)") }
+        observer.shutdownStarted = { trigger in self.sendState("STOPPING=1\nSTATUS=stopping: \(trigger)") }
+        observer.draining = { delay in
+            self.send("STATUS=draining before the teardown\nEXTEND_TIMEOUT_USEC=\(Self.extendedMicroseconds(delay))")
+        }
         observer.teardownStarted = { unit, limit in self.send(Self.teardownMessage(unit, limit: limit)) }
         if let watchdogMicroseconds, watchdogMicroseconds > 0 {
             observer.heartbeat = (.microseconds(Int64(watchdogMicroseconds / 2)), { self.send("WATCHDOG=1") })
@@ -123,6 +169,12 @@ final class SystemdNotifier: Sendable {
     static func observerFromEnvironment(logger: Logger) -> LifecycleObserver? {
         let socket = ProcessEnvironment.value("NOTIFY_SOCKET")
         let notifier = SystemdNotifier(environment: socket) { count in
+            guard count > 0 else {
+                logger.warning(
+                    "systemd notification delayed: \(socket ?? "NOTIFY_SOCKET") is full; READY/STOPPING is sent again every 50 ms"
+                )
+                return
+            }
             logger.warning(
                 "systemd notification dropped: \(socket ?? "NOTIFY_SOCKET") is full (its reader is not reading); \(count) dropped so far, logged at powers of two"
             )

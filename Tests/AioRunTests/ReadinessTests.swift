@@ -116,6 +116,66 @@ final class ReadinessTests: XCTestCase {
         XCTAssertEqual(report?.trigger?.description, "plugin b failed to start: run() threw: boom 1")
     }
 
+    /// A readiness that arrives right after a failed start (both queued before the manager looks)
+    /// must neither start the next unit nor announce readiness (seen with a startup limit that
+    /// expired as the plugin became ready).
+    func testReadinessQueuedBehindAFailedStartStartsNothingMore() async throws {
+        let lines = CapturedLines()
+        let manager = await LifecycleManager(options: LifecycleOptions(), logger: lines.logger)
+        let events = LockedValue<[String]>([])
+        let failing = try manager.addUnit(
+            name: "a",
+            config: PluginConfig(),
+            options: UnitOptions(readiness: .whenReported)
+        ) { context in
+            ScriptedPlugin(context: context) { context in
+                context.reportFailure(Boom(id: 9))
+                context.reportReady()
+                try await Task.sleep(for: .seconds(3600))
+            }
+        }
+        let next = try addReporting(manager, "b", readyAfter: .zero, events: events)
+        let report = await runBounded(manager, [failing, next])
+        XCTAssertEqual(report?.exitCode, AioRunExitCode.failedToStart, "\(lines.all)")
+        XCTAssertEqual(report?.trigger?.description, "plugin a failed to start: reported failure: boom 9")
+        XCTAssertEqual(events.withLock { $0 }, [], "b must not start: \(lines.all)")
+        XCTAssertTrue(lines.containing("ready: ").isEmpty, "never announced: \(lines.all)")
+    }
+
+    /// A unit that reports a failure from its initializer is restarted before it starts; ordered
+    /// start waits for its fresh instance before starting the next unit.
+    func testAUnitFailingInItsInitializerIsWaitedForByOrderedStart() async throws {
+        let lines = CapturedLines()
+        let manager = await LifecycleManager(options: LifecycleOptions(), logger: lines.logger)
+        let events = LockedValue<[String]>([])
+        let made = LockedValue(0)
+        var policy = RestartPolicy.onFailure(maxRestarts: 2)
+        policy.initialDelay = .milliseconds(10)
+        let first = try manager.addUnit(
+            name: "a",
+            config: PluginConfig(),
+            options: UnitOptions(restart: policy, readiness: .whenReported)
+        ) { context in
+            let count = made.withLock { $0 += 1; return $0 }
+            if count == 1 { context.reportFailure(Boom(id: 1)) }
+            return ScriptedPlugin(context: context) { context in
+                try await Task.sleep(for: .milliseconds(200))
+                events.withLock { $0.append("ready a") }
+                context.reportReady()
+            }
+        }
+        let second = try addReporting(manager, "b", readyAfter: .zero, events: events)
+        let stopper = Task {
+            _ = await eventually(.seconds(10)) { !lines.containing("ready: 2 plugins running").isEmpty }
+            manager.latch.fire(.requested(plugin: "test", reason: "over"))
+        }
+        let report = await runBounded(manager, [first, second])
+        stopper.cancel()
+        XCTAssertEqual(report?.exitCode, AioRunExitCode.clean, "\(lines.all)")
+        XCTAssertEqual(events.withLock { $0 }, ["ready a", "start b", "ready b"], "\(lines.all)")
+        XCTAssertEqual(report?.units.last?.restarts, 1)
+    }
+
     func testReadinessReportedByTheInitializerCounts() async throws {
         let lines = CapturedLines()
         var options = LifecycleOptions()

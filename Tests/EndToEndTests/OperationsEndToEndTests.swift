@@ -54,6 +54,28 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertFalse(host.lines(containing: "systemd notification dropped").isEmpty, "drops are not silent")
     }
 
+    /// READY=1 that finds the supervisor's queue full (here: 24 plugins that report readiness,
+    /// each with a STATUS while the host waits for it, and nobody reading yet) is sent again
+    /// until it goes out, so a supervisor that was slow for a moment still learns the host is
+    /// ready.
+    func testReadyIsSentAgainWhenTheSocketWasFull() throws {
+        let notify = try NotifySocket(in: scratch, abstract: false, reading: false)
+        var arguments: [String] = []
+        for index in 0..<24 {
+            arguments += ["p\(index)=\(Products.plugin("faulty"))", "--set", "p\(index).mode=ready-after"]
+            arguments += ["--set", "p\(index).delay-ms=20"]
+        }
+        let host = try ChildProcess.host(
+            arguments,
+            environment: ["NOTIFY_SOCKET": notify.address, "AIORUN_FAULTY_READINESS": "reported"]
+        )
+        try host.waitForLine(containing: "ready: 24 plugins running", within: .seconds(30))
+        try host.waitForLine(containing: "systemd notification delayed", within: .seconds(10))
+        notify.startReading()
+        XCTAssertTrue(notify.waitFor("READY=1", within: .seconds(10)), "\(notify.messages)\n\(host.transcript)")
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(15))
+    }
+
     func testSystemdNotificationsOnAnAbstractSocket() throws {
         let notify = try NotifySocket(in: scratch, abstract: true)
         let host = try ChildProcess.host([Products.plugin("hello")], environment: ["NOTIFY_SOCKET": notify.address])

@@ -31,7 +31,12 @@ final class NotifySocket: Sendable {
         guard bound == 0 else { throw HostTestError.buildFailed("bind \(address): \(errno)") }
         var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        if reading { Thread { [self] in self.receiveLoop(fd) }.start() }
+        if reading { startReading() }
+    }
+
+    /// Starts reading (a socket made with `reading: false`: the supervisor catches up).
+    func startReading() {
+        Thread { [self] in self.receiveLoop(fd) }.start()
     }
 
     private func receiveLoop(_ fd: Int32) {
