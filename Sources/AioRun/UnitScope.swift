@@ -143,7 +143,7 @@ final class UnitScope: LifecycleScope {
         spawn(label: "run()", fromControlThread: true) { [self] in
             do {
                 try await main()
-            } catch where !(error is CancellationError) && state.withLock({ $0.phase == .running }) {
+            } catch  where !(error is CancellationError) && state.withLock({ $0.phase == .running }) {
                 failed("task \"run()\"", error)
             }
         }

@@ -156,7 +156,10 @@ final class ReadinessTests: XCTestCase {
             config: PluginConfig(),
             options: UnitOptions(restart: policy, readiness: .whenReported)
         ) { context in
-            let count = made.withLock { $0 += 1; return $0 }
+            let count = made.withLock {
+                $0 += 1
+                return $0
+            }
             if count == 1 { context.reportFailure(Boom(id: 1)) }
             return ScriptedPlugin(context: context) { context in
                 try await Task.sleep(for: .milliseconds(200))
