@@ -16,11 +16,8 @@ struct PluginSettings: Sendable, Equatable {
     /// top-level keys (nil where neither sets one: the built-in default applies).
     var hostDefaults = PluginOptionValues()
 
-    /// The built-in startup time limit: 60 s.
-    static let defaultStartupTimeout: Duration = .seconds(60)
-
-    /// Whether the command line sets nothing for any particular plugin.
-    var isEmpty: Bool { config.isEmpty && options.isEmpty }
+    /// The built-in startup time limit: the lifecycle manager's default (60 s).
+    static var defaultStartupTimeout: Duration { LifecycleOptions().startupTimeout }
 
     /// Takes the command line's `--OPTION [NAME=]VALUE` values for the per-plugin options, in
     /// order, a later one for the same plugin (or for the default) replacing an earlier one.

@@ -17,7 +17,7 @@ final class CommandLineOptionsTests: XCTestCase {
         XCTAssertFalse(configuration.stopOnUnhandledErrors)
         XCTAssertEqual(configuration.mode, .run)
         XCTAssertFalse(configuration.preflight)
-        XCTAssertTrue(configuration.settings.isEmpty)
+        XCTAssertEqual(configuration.settings, PluginSettings())
         XCTAssertEqual(configuration.startupTimeout, .seconds(60))
         XCTAssertFalse(configuration.concurrentStart)
         XCTAssertEqual(configuration.drainDelay, .zero)

@@ -96,7 +96,7 @@ final class PluginOptionsTests: XCTestCase {
         XCTAssertEqual(settings.origins["hello"], "--restart hello=on-failure")
         XCTAssertEqual(settings.origins["web"], "--restart web=on-failure")
         XCTAssertEqual(settings.hostDefaults, PluginOptionValues())
-        XCTAssertFalse(settings.isEmpty)
+        XCTAssertFalse(settings.options.isEmpty)
     }
 
     func testUnitOptionsCarryEverySettingAndTheDeclaredReadiness() {

@@ -66,20 +66,7 @@ final class OutputEndToEndTests: XCTestCase {
     /// within milliseconds. The control thread must still enforce the time limit on `faulty`'s
     /// task that ignores cancellation: exit 70.
     func testUnreadStderrStillEnforcesTheTimeLimit() throws {
-        let stderr = try OutputPipe(size: Self.smallPipe)
-        let host = try SpawnedHost(
-            [
-                "--task-shutdown-timeout", "1",
-                Products.plugin("faulty"), "--set", "faulty.mode=ignore-cancel",
-                Products.plugin("ticker"), "--set", "ticker.interval-ms=1",
-            ],
-            stdout: nil,
-            stderr: stderr
-        )
-        stderr.startReading()
-        try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
-        stderr.pause()
-        try stderr.waitUntilFull(within: .seconds(30), killing: host)
+        let (host, stderr) = try hostWithStalledStderr(["--task-shutdown-timeout", "1"])
 
         host.send(SIGTERM)
         let code = try host.waitForExit(within: .seconds(30), transcript: stderr)
@@ -88,9 +75,21 @@ final class OutputEndToEndTests: XCTestCase {
 
     /// The same stalled stderr, with the default limit: a second signal exits with 143.
     func testUnreadStderrSecondSignalExits143() throws {
+        let (host, stderr) = try hostWithStalledStderr()
+
+        host.send(SIGTERM)
+        usleep(500_000)
+        host.send(SIGTERM)
+        let code = try host.waitForExit(within: .seconds(30), transcript: stderr)
+        XCTAssertEqual(code, 143, stderr.transcript)
+    }
+
+    /// A plugin that ignores cancellation and a ticker logging every millisecond, with `options`,
+    /// and stderr on a small pipe that is read until `ready:` and then left unread until full.
+    private func hostWithStalledStderr(_ options: [String] = []) throws -> (SpawnedHost, OutputPipe) {
         let stderr = try OutputPipe(size: Self.smallPipe)
         let host = try SpawnedHost(
-            [
+            options + [
                 Products.plugin("faulty"), "--set", "faulty.mode=ignore-cancel",
                 Products.plugin("ticker"), "--set", "ticker.interval-ms=1",
             ],
@@ -101,12 +100,7 @@ final class OutputEndToEndTests: XCTestCase {
         try stderr.waitForLine(containing: "ready:", within: .seconds(30), killing: host)
         stderr.pause()
         try stderr.waitUntilFull(within: .seconds(30), killing: host)
-
-        host.send(SIGTERM)
-        usleep(500_000)
-        host.send(SIGTERM)
-        let code = try host.waitForExit(within: .seconds(30), transcript: stderr)
-        XCTAssertEqual(code, 143, stderr.transcript)
+        return (host, stderr)
     }
 
     /// `aiorun-host journal ticker 2>&1 | head -2`: the reader takes two lines and goes away.

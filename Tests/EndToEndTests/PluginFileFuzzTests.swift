@@ -51,17 +51,25 @@ final class PluginFileFuzzTests: XCTestCase {
         XCTAssertFalse(run.output.contains("ready:"), run.output)
     }
 
+    /// `library` alone is refused at the file check: exit 65 and one error line naming it and
+    /// `reason`.
+    @discardableResult
+    private func assertRefusedAtCheck(
+        _ library: String,
+        reason: String,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> HostRun {
+        let run = try HostRun(arguments: [library], timeout: .seconds(30))
+        XCTAssertEqual(run.status, .exited(65), run.output, file: file, line: line)
+        try assertOneErrorLine(run, naming: library, step: "check file", reason: reason, file: file, line: line)
+        return run
+    }
+
     /// Before: an entry that is a data object was called as a function: SIGSEGV (139).
     func testDataObjectEntryIsRefused() throws {
         let library = try cLibrary("libdataentry.so", "int aiorun_plugin_entry = 42;\n")
-        let run = try HostRun(arguments: [library], timeout: .seconds(30))
-        XCTAssertEqual(run.status, .exited(65), run.output)
-        try assertOneErrorLine(
-            run,
-            naming: library,
-            step: "check file",
-            reason: "is a data object (STT_OBJECT), not a function"
-        )
+        try assertRefusedAtCheck(library, reason: "is a data object (STT_OBJECT), not a function")
     }
 
     /// A symbol typed as a function but placed in a data segment is not called either.
@@ -72,14 +80,7 @@ final class PluginFileFuzzTests: XCTestCase {
             __asm__(".data\\n.globl aiorun_plugin_entry\\n.type aiorun_plugin_entry, @function\\naiorun_plugin_entry: .quad 0\\n.size aiorun_plugin_entry, 8\\n.text\\n");
             """
         )
-        let run = try HostRun(arguments: [library], timeout: .seconds(30))
-        XCTAssertEqual(run.status, .exited(65), run.output)
-        try assertOneErrorLine(
-            run,
-            naming: library,
-            step: "check file",
-            reason: "(aiorun_plugin_entry), a function at 0x"
-        )
+        let run = try assertRefusedAtCheck(library, reason: "(aiorun_plugin_entry), a function at 0x")
         XCTAssertTrue(run.errorLines.first?.contains("is not in an executable segment") ?? false, run.output)
     }
 
