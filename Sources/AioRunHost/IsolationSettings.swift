@@ -1,0 +1,24 @@
+/// How one plugin instance runs when it is isolated (README, "Isolation"): in a child process of
+/// its own, with these limits, which only a process of its own can have.
+struct IsolationSettings: Sendable, Equatable {
+    /// The most resident memory the child may use, in bytes; nil for no limit. The parent samples
+    /// the child's resident set and kills it, naming the limit, when it is exceeded.
+    var memoryLimit: Int?
+    /// The child's limit of open file descriptors (`RLIMIT_NOFILE`); nil to inherit the host's.
+    var openFilesLimit: Int?
+
+    /// No limits.
+    init(memoryLimit: Int? = nil, openFilesLimit: Int? = nil) {
+        self.memoryLimit = memoryLimit
+        self.openFilesLimit = openFilesLimit
+    }
+}
+
+extension PluginSettings {
+    /// How the plugin instance `name` loaded from `argument` is isolated, or nil when it runs in
+    /// the host's process. Filled in with the `isolate`, `memory-limit` and `open-files-limit`
+    /// options (README, Command line).
+    func isolation(for name: String, argument: PluginArgument) -> IsolationSettings? {
+        nil
+    }
+}
