@@ -24,6 +24,10 @@ public enum AioRunExitCode {
     /// A plugin with the restart policy `on-failure` failed once more after spending its restart
     /// budget; the host shut down in reverse order.
     public static let restartBudgetSpent: Int32 = 71
+    /// An isolated plugin's process ended on its own after it was ready (a crash, a signal, an
+    /// `exit`, a lost channel, a limit exceeded) and its restart policy is `no`: every other
+    /// plugin was torn down in reverse order (README, "Isolation").
+    public static let pluginLost: Int32 = 72
     /// `--check` or `--inspect` could not write its report (stdout closed, full or stalled).
     public static let outputFailed: Int32 = 74
 
@@ -52,6 +56,7 @@ public enum AioRunExitCode {
         case .startFailed: return failedToStart
         case .restartBudgetSpent: return restartBudgetSpent
         case .stoppedWithError: return stoppedWithError
+        case .unitLost: return pluginLost
         default: return afterShutdown(stoppedForUnhandledError: stoppedForUnhandledError, abandonedAny: abandonedAny)
         }
     }

@@ -27,7 +27,7 @@ public struct ManagedUnit: Sendable {
 /// The sequence itself reads top to bottom in ``startAndShutDown(_:)`` (Shutdown.swift); its
 /// bookkeeping is in ShutdownBookkeeping.swift, the signal responses in SignalResponses.swift.
 public final class LifecycleManager: Sendable {
-    let options: LifecycleOptions
+    package let options: LifecycleOptions
     let logger: Logger
     let latch = TriggerLatch()
     /// Every unit in load order (README, "How shutdown proceeds").

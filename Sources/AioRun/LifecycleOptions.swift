@@ -19,6 +19,14 @@ public struct LifecycleOptions: Sendable {
     public var restart = RestartPolicy.no
     /// Hooks for a supervisor (systemd).
     public var observer = LifecycleObserver()
+    /// Whether the shutdown report is logged at the end (an isolated plugin's child sends its
+    /// report to the host instead; README, "Isolation").
+    package var logsShutdownReport = true
+    /// Why the first SIGINT/SIGTERM is ignored, if it is: an isolated plugin's child takes its
+    /// stop from its host, so that a signal sent to every process at once (systemd's
+    /// `KillMode=control-group`) cannot break the reverse order (README, "Isolation"). A second
+    /// one still forces the exit.
+    package var ignoresFirstSignal: String?
     /// What the first SIGINT/SIGTERM does instead of starting the shutdown, like aiorun's
     /// `shutdown_handler` (README, "In-process use"): `nil` (the default) starts it. The handler
     /// runs as a tracked task of the first unit (the `main` of `run {}`), so it may finish a unit

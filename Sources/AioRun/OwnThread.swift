@@ -4,7 +4,7 @@
 ///
 /// Cancelling a task runs its cancellation handlers at once, on the cancelling thread, so the
 /// teardown's phase 2 goes through here.
-enum OwnThread {
+package enum OwnThread {
     /// Runs `body` on a new detached thread and returns when it has finished.
     static func run(_ name: String, _ body: @escaping @Sendable () -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -17,7 +17,7 @@ enum OwnThread {
 
     /// Starts `body` on a new detached thread and does not wait for it. If no thread can be
     /// started, runs `body` on the calling thread rather than dropping it.
-    static func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
+    package static func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
         if StartThread.detached(name, body) != nil { body() }
     }
 }

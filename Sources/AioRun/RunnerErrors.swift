@@ -22,6 +22,10 @@ extension LifecycleManager {
     /// Once a trigger has fired the signal changes nothing, as before; a second one still forces
     /// the exit.
     func received(firstSignal name: String, number: Int32) {
+        if let reason = options.ignoresFirstSignal {
+            logger.notice("\(name) received and ignored: \(reason); a second SIGINT/SIGTERM forces the exit")
+            return
+        }
         guard let handler = options.shutdownHandler, latch.fired == nil,
             let unit = units.withLock({ $0.first?.live })
         else {

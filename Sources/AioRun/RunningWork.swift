@@ -28,7 +28,7 @@ public struct RunningWork: Sendable, CustomStringConvertible {
 
 extension Duration {
     /// Seconds with millisecond precision, like `1.234s`.
-    var seconds: String {
+    package var seconds: String {
         let millis = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
         let whole = millis / 1000
         let fraction = millis % 1000

@@ -112,7 +112,7 @@ extension LifecycleManager {
     func finish(_ teardown: UnitTeardown) -> UnitTeardownReport {
         let unit = teardown.unit
         unit.markStopped()
-        var report = teardown.record.report
+        var report = unit.withRemoteTeardown(teardown.record.report)
         report.total = .now - teardown.started
         logger.notice(
             "stopped plugin \(unit.name) in \(report.total.seconds) [\(report.outcome)] (\(report.phaseSummary))",
@@ -139,7 +139,7 @@ extension LifecycleManager {
             exitCode: exitCode,
             total: .now - shutdown.started
         )
-        logger.notice("\(report.summary)")
+        if options.logsShutdownReport { logger.notice("\(report.summary)") }
         finished.store(true, ordering: .relaxed)
         return report
     }

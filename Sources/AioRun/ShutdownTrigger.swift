@@ -13,6 +13,12 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
     /// A plugin (or the program) called `requestShutdown(error:)` (README, "In-process use").
     case stoppedWithError(plugin: String, error: String)
 
+    /// A unit whose work runs elsewhere was lost after it was ready, with no restart (README,
+    /// "Isolation"): an isolated plugin's process ended on its own.
+    case unitLost(plugin: String, reason: String)
+    /// The host that runs this process as an isolated plugin's child stops it (README,
+    /// "Isolation"); `reason` is the host's own trigger.
+    case hostStopping(reason: String)
     /// One phrase for logs.
     public var description: String {
         switch self {
@@ -23,6 +29,8 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
         case .restartBudgetSpent(let plugin, let lastError):
             return "plugin \(plugin) spent its restart budget; last error: \(lastError)"
         case .stoppedWithError(let plugin, let error): return "\(plugin) stopped with an error: \(error)"
+        case .unitLost(let plugin, let reason): return "plugin \(plugin) was lost: \(reason)"
+        case .hostStopping(let reason): return "the host's shutdown (\(reason))"
         }
     }
 }

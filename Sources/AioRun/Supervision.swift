@@ -121,7 +121,9 @@ struct Supervision {
                 manager.reportUnhandled(plugin: unit.name, what: what, error: error)
                 return
             }
-            let reason = what == "reportFailure" ? "reported failure: \(error)" : "run() threw: \(error)"
+            let reason =
+                error is any UnitLoss
+                ? "\(error)" : what == "reportFailure" ? "reported failure: \(error)" : "run() threw: \(error)"
             failed(unit, of: slot, what: what, error: error, reason: reason, wasReady: wasReady)
         case .startupExpired(let unit):
             guard let slot = slot(of: unit) else { return }
@@ -205,6 +207,12 @@ struct Supervision {
         if !wasReady {
             logger.error("plugin \(slot.name) failed to start: \(reason)", metadata: ["plugin": "\(slot.name)"])
             manager.latch.fire(.startFailed(plugin: slot.name, reason: reason))
+            return
+        }
+        if error is any UnitLoss {
+            // Its process is gone: without a restart, the host cannot run on as if it were there.
+            logger.error("plugin \(slot.name) was lost: \(reason)", metadata: ["plugin": "\(slot.name)"])
+            manager.latch.fire(.unitLost(plugin: slot.name, reason: reason))
             return
         }
         manager.reportUnhandled(plugin: slot.name, what: what, error: error)

@@ -472,6 +472,26 @@ final class UnitScope: LifecycleScope {
         state.withLock { $0.phase = .stopped }
     }
 
+    /// How its teardown went where its work ran, if elsewhere (README, "Isolation").
+    private let remoteTeardown = LockedValue<RemoteTeardown?>(nil)
+
+    /// Records how its teardown went where its work ran; see
+    /// ``LifecycleManager/recordRemoteTeardown(of:_:)``.
+    func recordRemoteTeardown(_ teardown: RemoteTeardown) {
+        remoteTeardown.withLock { $0 = teardown }
+    }
+
+    /// `report` with the phases and abandoned work of the teardown where its work ran, if any:
+    /// an expiry here (the host's own time limit) is kept.
+    func withRemoteTeardown(_ report: UnitTeardownReport) -> UnitTeardownReport {
+        guard let remote = remoteTeardown.withLock({ $0 }), report.expiredIn == nil else { return report }
+        var merged = report
+        merged.phaseTimes = remote.phaseTimes
+        merged.expiredIn = remote.expiredIn
+        merged.abandoned = WorkSummary(count: remote.abandonedCount, describedAs: remote.abandonedDescription)
+        return merged
+    }
+
     /// Everything still running in this unit, summarised in one pass (see ``WorkSummary``): for
     /// time-limit expiry lines, progress lines and reports.
     func stillRunningSummary() -> WorkSummary {

@@ -24,7 +24,11 @@ public struct WorkSummary: Sendable, CustomStringConvertible {
     }
 
     /// How many items were added.
-    public private(set) var count = 0
+    public var count: Int { elsewhere?.count ?? added }
+    /// How many items were added here.
+    private var added = 0
+    /// A summary made elsewhere (an isolated plugin's process), given whole.
+    var elsewhere: (count: Int, description: String)?
     /// Counts by kind, in the order of `RunningWork.Kind.inOrder`.
     private var kindCounts = [Int](repeating: 0, count: RunningWork.Kind.inOrder.count)
     /// Groups in order of first appearance, with their counts.
@@ -43,13 +47,13 @@ public struct WorkSummary: Sendable, CustomStringConvertible {
     /// stuck tasks, and in debug builds generic iterators and closures cost several times more.
     @_optimize(speed)
     public mutating func add(_ kind: RunningWork.Kind, _ label: String, age: Duration) {
-        count += 1
+        added += 1
         kindCounts[kind.order] += 1
         countLabel(kind, label)
         if firstItems.count < Self.listedInFull {
             firstItems.append(RunningWork(kind: kind, label: label, age: age))
         }
-        if count == 1 || age > oldestAge {
+        if added == 1 || age > oldestAge {
             oldestAge = age
             oldest = RunningWork(kind: kind, label: label, age: age)
         }
@@ -86,6 +90,7 @@ public struct WorkSummary: Sendable, CustomStringConvertible {
 
     /// `nothing`; the items one by one; or the summary.
     public var description: String {
+        if let elsewhere { return elsewhere.description }
         if count == 0 { return "nothing" }
         if count <= Self.listedInFull {
             let ordered = firstItems.enumerated().sorted { left, right in

@@ -17,14 +17,31 @@ public enum Host {
         await exitAfter { await run(configuration) }
     }
 
-    /// Runs the host with a configuration and returns the process exit code.
-    static func run(_ configuration: HostConfiguration) async -> Int32 {
+    /// ``runAndExit(_:)`` for an isolated plugin's child, which reports to its host over
+    /// `channel` (README, "Isolation").
+    static func runAndExit(_ configuration: HostConfiguration, channel: WorkerChannel) async -> Never {
+        await exitAfter { await run(configuration, channel: channel) }
+    }
+
+    /// Runs the host with a configuration and returns the process exit code. In an isolated
+    /// plugin's child, `channel` is its host's: it hears of readiness, the shutdown and the
+    /// teardown instead of systemd, and it starts the shutdown instead of a signal.
+    static func run(_ configuration: HostConfiguration, channel: WorkerChannel? = nil) async -> Int32 {
         // Plugins print to the shared C stdout; keep it line-buffered even on a pipe, so that
         // their output is seen when it happens, not at exit.
         StandardOutput.makeLineBuffered()
         let logger = HostLogging.start(level: configuration.logLevel, format: configuration.logFormat)
-        let options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment(logger: logger))
+        var options: LifecycleOptions
+        if let channel {
+            options = configuration.lifecycleOptions(observer: channel.observer)
+            options.logsShutdownReport = false
+            options.ignoresFirstSignal = "an isolated plugin's process stops when its host tells it to"
+        } else {
+            options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment(logger: logger))
+            options.observer = IsolatedPlugin.relayingDrain(options.observer)
+        }
         let manager = await LifecycleManager(options: options, logger: logger)
+        channel?.listen(manager)
 
         let plugins: PreparedPlugins
         switch await loadWithinTimeLimit(configuration, manager: manager, logger: logger) {

@@ -10,12 +10,15 @@ import Glibc
 public enum InternalChild {
     /// If this process was started as an internal child, runs that mode and exits; otherwise
     /// returns at once.
-    public static func runIfRequested() {
+    public static func runIfRequested() async {
         let arguments = CommandLine.arguments
         guard arguments.count >= 4, arguments[1] == SelfChild.modeArgument else { return }
         if let host = pid_t(arguments[3]) { SelfChild.dieWithParent(host) }
-        SelfChild.limitOutput()
         let rest = Array(arguments.dropFirst(4))
+        // An isolated plugin's process: the host itself, for as long as its plugin runs, with
+        // no limit on its output (README, "Isolation").
+        if arguments[2] == IsolatedWorker.mode { await IsolatedWorker.main(rest) }
+        SelfChild.limitOutput()
         let code: Int32
         switch arguments[2] {
         case PluginPreflight.mode:

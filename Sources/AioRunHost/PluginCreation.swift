@@ -12,6 +12,7 @@ extension Host {
     static func create(
         _ loaded: [LoadedPlugin],
         settings: PluginSettings,
+        isolated: IsolatedDefaults,
         manager: LifecycleManager,
         logger: Logger,
         progress: LoadProgress
@@ -26,17 +27,31 @@ extension Host {
             }
             progress.begin("create", of: plugin.path, name: plugin.name)
             let values = plugin.argument.config.merging(settings.config[plugin.name] ?? [:]) { _, cli in cli }
+            let options = settings.unitOptions(
+                for: plugin.name,
+                argument: plugin.argument,
+                readiness: plugin.descriptor.readiness
+            )
             do {
-                let unit = try manager.addUnit(
-                    name: plugin.name,
-                    config: PluginConfig(values),
-                    options: settings.unitOptions(
-                        for: plugin.name,
-                        argument: plugin.argument,
-                        readiness: plugin.descriptor.readiness
-                    ),
-                    make: plugin.descriptor.make
-                )
+                let unit: ManagedUnit
+                if let isolation = settings.isolation(for: plugin.name, argument: plugin.argument) {
+                    // Its process is made when it starts; nothing of it runs here (README, "Isolation").
+                    let worker = isolated.worker(plugin, config: values, options: options, limits: isolation)
+                    unit = try manager.addUnit(
+                        name: plugin.name,
+                        config: PluginConfig(values),
+                        options: IsolatedPlugin.unitOptions(options, worker: worker)
+                    ) { context in
+                        IsolatedPlugin(context: context, manager: manager, worker: worker, limits: isolation, logger: logger)
+                    }
+                } else {
+                    unit = try manager.addUnit(
+                        name: plugin.name,
+                        config: PluginConfig(values),
+                        options: options,
+                        make: plugin.descriptor.make
+                    )
+                }
                 // A disposition its initializer changed behind the signal guard's back is this
                 // plugin's doing (README, Failure modes, Signals).
                 manager.checkSignalDispositions(blame: plugin.name)

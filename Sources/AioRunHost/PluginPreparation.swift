@@ -55,6 +55,7 @@ extension Host {
             let units = try create(
                 loaded,
                 settings: configuration.settings,
+                isolated: IsolatedDefaults(configuration, manager: manager),
                 manager: manager,
                 logger: logger,
                 progress: progress

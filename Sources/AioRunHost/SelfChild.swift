@@ -188,7 +188,7 @@ enum SelfChild {
         }
     }
 
-    private static func status(_ raw: Int32) -> Status {
+    static func status(_ raw: Int32) -> Status {
         // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as functions.
         let signal = raw & 0x7f
         return signal == 0 ? .exited((raw >> 8) & 0xff) : .signaled(signal)
@@ -217,11 +217,11 @@ enum SelfChild {
         }
     }
 
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
     /// module does not declare; found with `dlsym`, and skipped where missing.
-    private static let closeFrom: CloseFrom? = dlsym(
+    static let closeFrom: CloseFrom? = dlsym(
         UnsafeMutableRawPointer(bitPattern: 0),
         "posix_spawn_file_actions_addclosefrom_np"
     ).map { unsafeBitCast($0, to: CloseFrom.self) }
@@ -280,7 +280,7 @@ enum SelfChild {
 
     /// The process's environment, for the child. Swift 6 forbids reading the mutable global
     /// `environ` directly, so it is read through its symbol.
-    private static func currentEnvironment() -> UnsafePointer<UnsafeMutablePointer<CChar>?>? {
+    static func currentEnvironment() -> UnsafePointer<UnsafeMutablePointer<CChar>?>? {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "environ") else { return nil }
         return UnsafePointer(
             symbol.assumingMemoryBound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?.self).pointee

@@ -158,7 +158,7 @@ struct AioRunHostCommand: AsyncParsableCommand {
     static func main() async {
         // Closed standard streams, SIGPIPE and the signals the host ignores, before anything else.
         Host.prepareProcess()
-        InternalChild.runIfRequested()
+        await InternalChild.runIfRequested()
         do {
             var command = try parseAsRoot()
             if var command = command as? AsyncParsableCommand {

@@ -1,0 +1,151 @@
+import AioRun
+import AioRunPluginAPI
+import Logging
+
+/// An isolated plugin as the host's lifecycle manager sees it (README, "Isolation"): a unit like
+/// any other, whose `run()` starts the plugin's child process and lasts as long as it. The child
+/// says when the plugin is ready (its unit reports ready then); the first teardown phase tells
+/// it to stop, and the unit's teardown waits for it to exit, taking the child's own teardown
+/// report as its phases. A child that ends on its own is, depending on why: the shutdown it
+/// started mirrored here (a `requestShutdown`, a stop on an error), or a failure that the
+/// restart policy judges like any other (a crash, a signal, an `exit`, a lost channel, a limit
+/// exceeded); with no restart after it was ready, the host stops with exit code 72.
+final class IsolatedPlugin: AioRunPlugin {
+    /// How much longer than the plugin's own time limits the host waits for its process: the
+    /// process's start and exit.
+    static let margin: Duration = .seconds(2)
+
+    /// Every isolated plugin's process that runs, for the drain relay.
+    private static let running = LockedValue<[ObjectIdentifier: IsolatedProcess]>([:])
+
+    private let context: PluginContext
+    private let manager: LifecycleManager
+    private let worker: IsolatedWorker
+    private let limits: IsolationSettings
+    private let logger: Logger
+    private let process = LockedValue<IsolatedProcess?>(nil)
+
+    /// An isolated plugin instance: `worker` says how its child runs, `limits` what it may use.
+    init(
+        context: PluginContext,
+        manager: LifecycleManager,
+        worker: IsolatedWorker,
+        limits: IsolationSettings,
+        logger: Logger
+    ) {
+        self.context = context
+        self.manager = manager
+        self.worker = worker
+        self.limits = limits
+        self.logger = logger
+        context.onShutdown("stop the plugin's process") { [self] in stop() }
+    }
+
+    /// The unit's time limits: the plugin's own, plus ``margin`` for its process (the host kills
+    /// the process one ``margin`` past the plugin's teardown limit, and gives up on it a second
+    /// after that).
+    static func unitOptions(_ options: UnitOptions, worker: IsolatedWorker) -> UnitOptions {
+        var options = options
+        options.shutdownTimeout = worker.shutdownTimeout + margin + .seconds(1)
+        options.startupTimeout = worker.startupTimeout + margin
+        options.readiness = .whenReported
+        return options
+    }
+
+    /// `observer`, and the host's drain also told to every isolated plugin's process, so that
+    /// their plugins read `isDraining` as true during the drain delay too (README, "Drain delay").
+    static func relayingDrain(_ observer: LifecycleObserver) -> LifecycleObserver {
+        var relaying = observer
+        let started = observer.shutdownStarted
+        relaying.shutdownStarted = { trigger in
+            for process in running.withLock({ Array($0.values) }) { process.drain() }
+            started(trigger)
+        }
+        return relaying
+    }
+
+    /// Starts the process, waits for its end, and judges it (see the type's comment).
+    func run() async throws {
+        let process: IsolatedProcess
+        do {
+            process = try await IsolatedProcess.start(worker, limits: limits, logger: logger) { [context] in
+                context.reportReady()
+            }
+        } catch {
+            throw IsolatedPluginLost(description: error.description)
+        }
+        let key = ObjectIdentifier(self)
+        Self.running.withLock { $0[key] = process }
+        defer { _ = Self.running.withLock { $0.removeValue(forKey: key) } }
+        self.process.withLock { $0 = process }
+        logger.info("plugin \(worker.name) runs isolated in process \(process.pid)", metadata: ["plugin": "\(worker.name)"])
+        // Told to stop before its process existed (a shutdown during its start): stop it now.
+        if context.isDraining || Task.isCancelled { stop() }
+
+        let ending = await withTaskCancellationHandler {
+            await process.ended()
+        } onCancel: {
+            stop()
+        }
+        if process.stopRequested {
+            finishTeardown(ending)
+            return
+        }
+        if let trigger = ending.trigger, let mirrored = mirror(trigger) {
+            if let teardown = ending.teardown { manager.recordRemoteTeardown(of: context, teardown) }
+            manager.triggerShutdown(mirrored)
+            return
+        }
+        let lines = ending.lastLines.map { "\"\($0)\"" }.joined(separator: " | ")
+        logger.error(
+            "plugin \(worker.name)'s process \(process.pid) \(ending.how) after \(ending.lifetime.seconds); last lines: \(lines.isEmpty ? "none" : lines)",
+            metadata: ["plugin": "\(worker.name)"]
+        )
+        if let trigger = ending.trigger, trigger.kind == "start-failed" {
+            throw IsolatedPluginLost(description: "its process \(ending.how): failed to start: \(trigger.reason)")
+        }
+        throw IsolatedPluginLost(description: "its process \(ending.how)")
+    }
+
+    /// Tells the process to stop, within the plugin's teardown time limit plus ``margin``.
+    private func stop() {
+        guard let process = process.withLock({ $0 }) else { return }
+        let reason = manager.shutdownRequested.map { "\($0)" } ?? "restart"
+        process.stop(reason: reason, within: worker.shutdownTimeout + Self.margin)
+    }
+
+    /// The host stopped the process: its teardown report is this unit's. A process killed at
+    /// the time limit, or that died during its teardown, abandoned whatever it still ran.
+    private func finishTeardown(_ ending: IsolatedProcess.Ending) {
+        if let teardown = ending.teardown, ending.endedInOrder {
+            manager.recordRemoteTeardown(of: context, teardown)
+            return
+        }
+        logger.error(
+            "plugin \(worker.name)'s process \(ending.how) during its teardown",
+            metadata: ["plugin": "\(worker.name)"]
+        )
+        var teardown = ending.teardown ?? RemoteTeardown()
+        teardown.expiredIn = teardown.expiredIn ?? .wait
+        teardown.abandonedCount = max(teardown.abandonedCount, 1)
+        teardown.abandonedDescription = "its process, which \(ending.how)"
+        manager.recordRemoteTeardown(of: context, teardown)
+    }
+
+    /// The host's trigger for a shutdown that the child started by itself, if it is one the
+    /// host takes over (see ``WorkerChannel/fields(of:)``); nil for a failure.
+    private func mirror(_ trigger: (kind: String, reason: String)) -> ShutdownTrigger? {
+        switch trigger.kind {
+        case "requested": return .requested(plugin: worker.name, reason: trigger.reason)
+        case "stopped-with-error": return .stoppedWithError(plugin: worker.name, error: trigger.reason)
+        case "unhandled-error": return .unhandledError(plugin: worker.name, what: trigger.reason)
+        default: return nil
+        }
+    }
+}
+
+/// An isolated plugin's process ended on its own, or could not start: the unit is gone (see
+/// ``UnitLoss``). Its description says how: `its process died of signal 11 (SIGSEGV)`.
+struct IsolatedPluginLost: UnitLoss {
+    let description: String
+}
