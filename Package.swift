@@ -43,6 +43,8 @@ let plugins = [
     plugin("journal", target: "JournalPlugin", path: "Plugins/Journal"),
     // A test fixture whose misbehaviour is chosen by config; see Tests/Fixtures/Faulty.
     plugin("faulty", target: "FaultyPlugin", path: "Tests/Fixtures/Faulty"),
+    // A test fixture that crashes, or harms its process, as config says; see Tests/Fixtures/Crasher.
+    plugin("crasher", target: "CrasherPlugin", path: "Tests/Fixtures/Crasher"),
     // A test fixture that changes, or raises, the host's signals; see Tests/Fixtures/SignalMisuse.
     plugin("signal-misuse", target: "SignalMisusePlugin", path: "Tests/Fixtures/SignalMisuse"),
     plugin("thread-log", target: "ThreadLogPlugin", path: "Tests/Fixtures/ThreadLog", logBridge: true),
