@@ -21,7 +21,7 @@ enum CheckReport {
     ) -> Int32 {
         let created = Set(plugins.units.map(\.context.name))
         let checked = plugins.loaded.filter { created.contains($0.name) }
-        if let failure = write(checked, detailed: configuration.mode == .inspect) {
+        if let failure = write(checked, settings: configuration.settings, detailed: configuration.mode == .inspect) {
             return HostError(
                 exitCode: AioRunExitCode.outputFailed,
                 "cannot write the check report to stdout: \(failure)"
@@ -45,17 +45,15 @@ enum CheckReport {
         .report(format: configuration.logFormat)
     }
 
-    /// Writes the report for `plugins` (`detailed` for `--inspect`). Returns nil when it was
-    /// written, else why not.
-    static func write(_ plugins: [LoadedPlugin], detailed: Bool) -> String? {
+    /// Writes the report for `plugins` (`detailed` for `--inspect`), each line saying whether
+    /// `settings` isolate the plugin (README, Isolation). Returns nil when it was written, else
+    /// why not.
+    static func write(_ plugins: [LoadedPlugin], settings: PluginSettings, detailed: Bool) -> String? {
         var text = ""
         for plugin in plugins {
             let image = ELFImage(path: plugin.path)
-            let toolchain = image?.swiftToolchain ?? "unknown (not recorded in the file)"
-            let descriptor = plugin.descriptor
-            text += "ok \(plugin.name) path=\(plugin.path) abi=\(descriptor.abi) api=\(descriptor.apiVersion)"
-            let readiness = descriptor.readiness == .whenReported ? "when-reported" : "at-start"
-            text += " toolchain=\"\(toolchain)\" readiness=\(readiness)\n"
+            let isolated = settings.isolation(for: plugin.name, argument: plugin.argument) != nil
+            text += line(for: plugin, image: image, isolated: isolated)
             guard detailed, let image else { continue }
             let entry = image.definedDynamicSymbols.first { $0.name == "aiorun_plugin_entry" }
             text += "  entry: aiorun_plugin_entry at 0x\(String(entry?.value ?? 0, radix: 16))\n"
@@ -63,6 +61,16 @@ enum CheckReport {
             text += "  runpath: \(image.runPath.isEmpty ? "(none)" : image.runPath.joined(separator: ":"))\n"
         }
         return writeToStandardOutput(Array(text.utf8), within: writeTimeLimit)
+    }
+
+    /// The report's line for `plugin`, whose file is `image`, with its newline: `ok NAME path=…
+    /// abi=… api=… toolchain="…" readiness=… isolated=yes|no`, its fields always in this order.
+    static func line(for plugin: LoadedPlugin, image: ELFImage?, isolated: Bool) -> String {
+        let toolchain = image?.swiftToolchain ?? "unknown (not recorded in the file)"
+        let descriptor = plugin.descriptor
+        let readiness = descriptor.readiness == .whenReported ? "when-reported" : "at-start"
+        return "ok \(plugin.name) path=\(plugin.path) abi=\(descriptor.abi) api=\(descriptor.apiVersion)"
+            + " toolchain=\"\(toolchain)\" readiness=\(readiness) isolated=\(isolated ? "yes" : "no")\n"
     }
 
     /// Writes `bytes` to fd 1 in pieces no larger than a pipe's atomic size, each after `poll`

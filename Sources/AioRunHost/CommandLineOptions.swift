@@ -34,6 +34,12 @@ public struct CommandLineOptions: Sendable {
     public var restartMaxes: [String] = []
     /// `--restart-window [NAME=]SECONDS`, in order, as given.
     public var restartWindows: [String] = []
+    /// `--isolate`: every plugin is isolated by default.
+    public var isolate = false
+    /// `--memory-limit [NAME=]SIZE`, in order, as given.
+    public var memoryLimits: [String] = []
+    /// `--open-files-limit [NAME=]N`, in order, as given.
+    public var openFilesLimits: [String] = []
     /// `--check`.
     public var check = false
     /// `--inspect`.

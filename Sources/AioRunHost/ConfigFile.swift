@@ -6,6 +6,8 @@ import Logging
 ///     task-shutdown-timeout = 30          # host options, as on the command line
 ///     log-format = "json"
 ///     restart = "on-failure"              # every plugin's default, as on the command line
+///     isolate = true                      # every plugin in a child process of its own
+///     memory-limit = "512M"               # every isolated plugin's default; also open-files-limit
 ///
 ///     [[plugin]]
 ///     load = "hello"                      # a path or a bare name, as on the command line
@@ -13,6 +15,8 @@ import Logging
 ///     task-shutdown-timeout = 5           # optional, this plugin's own time limit
 ///     executor-workers = 2                # optional, this plugin's own pool size
 ///     startup-timeout = 10                # optional, also restart, restart-max, restart-window
+///     isolate = false                     # optional, this plugin's own; also memory-limit,
+///                                         # open-files-limit (only for an isolated plugin)
 ///     [plugin.config]                     # optional, like --set greeter.KEY=VALUE
 ///     greeting = "hi"
 ///
@@ -27,6 +31,9 @@ struct ConfigFile: Sendable {
         var argument: PluginArgument
         /// Where the entry starts, for messages.
         var line: Int
+        /// Where the entry sets `memory-limit` and `open-files-limit`, by key, for the message
+        /// when the plugin is not isolated: `--config f.toml:9: key "memory-limit" in [[plugin]] #1`.
+        var limitOrigins: [String: String] = [:]
     }
 
     /// `task-shutdown-timeout`, if set.
@@ -49,9 +56,12 @@ struct ConfigFile: Sendable {
     var concurrentStart: Bool?
     /// `drain-delay`, if set.
     var drainDelay: Duration?
-    /// The top-level `startup-timeout`, `restart`, `restart-max` and `restart-window`: every
-    /// plugin's defaults.
+    /// The top-level `startup-timeout`, `restart`, `restart-max`, `restart-window`, `isolate`,
+    /// `memory-limit` and `open-files-limit`: every plugin's defaults.
     var pluginDefaults = PluginOptionValues()
+    /// Where the top level sets `memory-limit` and `open-files-limit`, by key, for the message
+    /// when no plugin is isolated: `--config f.toml:2: key "memory-limit"`.
+    var limitOrigins: [String: String] = [:]
     /// The plugins, in load order.
     var plugins: [Plugin] = []
     /// The file's path, for messages.
@@ -72,7 +82,8 @@ struct ConfigFile: Sendable {
     /// `[[plugin]]` entry that plugin's own value.
     static let perPluginKeys = [
         HostOptionRules.startupTimeout.name, HostOptionRules.restart.name, HostOptionRules.restartMax.name,
-        HostOptionRules.restartWindow.name,
+        HostOptionRules.restartWindow.name, HostOptionRules.isolate.name, HostOptionRules.memoryLimit.name,
+        HostOptionRules.openFilesLimit.name,
     ]
     /// The keys of a `[[plugin]]` entry, in the order messages list them.
     static let pluginKeys =
@@ -122,6 +133,7 @@ struct ConfigFile: Sendable {
         concurrentStart = try value(table, rules.concurrentStart, at, \.bool)
         drainDelay = try value(table, rules.drainDelay, at, \.seconds)
         pluginDefaults = try optionValues(table, at)
+        limitOrigins = limitOrigins(table, at, in: nil)
         guard let entries = table["plugin"] else { return }
         guard let array = entries.array else {
             throw fail(at("plugin"), "\"plugin\" must be an array of tables: write each as [[plugin]]")
@@ -189,7 +201,7 @@ struct ConfigFile: Sendable {
         )
         argument.config = config
         argument.options = try optionValues(table, at)
-        return Plugin(argument: argument, line: start ?? 0)
+        return Plugin(argument: argument, line: start ?? 0, limitOrigins: limitOrigins(table, at, in: name))
     }
 
     /// The per-plugin option keys of `table` (the top level or a `[[plugin]]` entry).
@@ -202,8 +214,22 @@ struct ConfigFile: Sendable {
             startupTimeout: try value(table, rules.startupTimeout, line, \.seconds),
             restart: try value(table, rules.restart, line, \.string),
             restartMax: try value(table, rules.restartMax, line, \.int),
-            restartWindow: try value(table, rules.restartWindow, line, \.seconds)
+            restartWindow: try value(table, rules.restartWindow, line, \.seconds),
+            isolate: try value(table, rules.isolate, line, \.bool),
+            memoryLimit: try value(table, rules.memoryLimit, line, \.size),
+            openFilesLimit: try value(table, rules.openFilesLimit, line, \.int)
         )
+    }
+
+    /// Where `table` (the top level, or the `[[plugin]]` entry `entry`) sets each limit, by key.
+    private func limitOrigins(_ table: ConfigTable, _ line: (String) -> Int?, in entry: String?) -> [String: String] {
+        var origins: [String: String] = [:]
+        for key in [HostOptionRules.memoryLimit.name, HostOptionRules.openFilesLimit.name] where table[key] != nil {
+            origins[key] =
+                "--config \(path):\(line(key).map(String.init) ?? "?"): key \"\(key)\""
+                + (entry.map { " in \($0)" } ?? "")
+        }
+        return origins
     }
 
     /// The value of the rule's key in `table`, nil if absent; a usage error naming the line and
@@ -226,4 +252,7 @@ struct ConfigFile: Sendable {
 extension ConfigValue {
     /// A number of seconds: a float, or an integer.
     var seconds: Double? { double ?? int.map(Double.init) }
+    /// A size for ``HostOptionRules/memoryLimit``: an integer (bytes), or a string such as
+    /// `"512M"`.
+    var size: String? { int.map(String.init) ?? string }
 }

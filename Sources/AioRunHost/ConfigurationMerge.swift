@@ -3,9 +3,12 @@ extension HostConfiguration {
     /// `/dev/stdin` and pipes work), and merges: the command line overrides the file, the file
     /// overrides the defaults, and the command line's plugins load after the file's (README,
     /// Command line). For the per-plugin options (`startup-timeout`, `restart`, `restart-max`,
-    /// `restart-window`) the order is: command line `NAME=`, then `[[plugin]]` entry, then
-    /// command line default, then file default, then built-in (see ``PluginSettings``). Both
-    /// sides follow ``HostOptionRules``. Every error here is a usage error (exit 64).
+    /// `restart-window`, `isolate`, `memory-limit`, `open-files-limit`) the order is: command
+    /// line `NAME=`, then `[[plugin]]` entry, then command line default, then file default, then
+    /// built-in (see ``PluginSettings``). Both sides follow ``HostOptionRules``. A limit in a
+    /// `[[plugin]]` entry that is not isolated, or a host-wide limit when no plugin is isolated,
+    /// is refused here; a `NAME=` limit once the plugins are loaded and named. Every error here
+    /// is a usage error (exit 64).
     public init(_ options: CommandLineOptions) throws(HostError) {
         do {
             self = try Self.merge(options)
@@ -57,6 +60,31 @@ extension HostConfiguration {
         // plugin's own values (its entry, then `NAME=`) are laid over these once it is loaded.
         configuration.settings.hostDefaults = file?.pluginDefaults ?? PluginOptionValues()
         try configuration.settings.take(options)
+        try checkLimits(configuration, file: file)
         return configuration
+    }
+
+    /// A `memory-limit` or `open-files-limit` needs isolation (README, Command line): one in a
+    /// `[[plugin]]` entry whose plugin is not isolated, or a host-wide one when no plugin is, is a
+    /// usage error naming where it was set: `--config f.toml:9: key "memory-limit" in [[plugin]]
+    /// #1: the plugin is not isolated (…)`, `--memory-limit 64M: no plugin is isolated (…)`.
+    private static func checkLimits(_ configuration: HostConfiguration, file: ConfigFile?) throws(HostUsageError) {
+        let defaults = configuration.settings.hostDefaults
+        let isolated = { (argument: PluginArgument) in argument.options.isolate ?? defaults.isolate ?? false }
+        let limits: [(name: String, field: KeyPath<PluginOptionValues, Int?>)] = [
+            (HostOptionRules.memoryLimit.name, \.memoryLimit), (HostOptionRules.openFilesLimit.name, \.openFilesLimit),
+        ]
+        for entry in file?.plugins ?? [] where !isolated(entry.argument) {
+            for limit in limits where entry.argument.options[keyPath: limit.field] != nil {
+                let origin = entry.limitOrigins[limit.name] ?? "--config \(file?.path ?? "?"): key \"\(limit.name)\""
+                throw HostUsageError("\(origin): the plugin is not isolated (\(PluginSettings.limitsNeedIsolation))")
+            }
+        }
+        guard !configuration.plugins.contains(where: isolated) else { return }
+        for limit in limits where defaults[keyPath: limit.field] != nil {
+            let origin =
+                configuration.settings.given[limit.name]?[""] ?? file?.limitOrigins[limit.name] ?? "--\(limit.name)"
+            throw HostUsageError("\(origin): no plugin is isolated (\(PluginSettings.limitsNeedIsolation))")
+        }
     }
 }

@@ -81,6 +81,23 @@ enum HostOptionRules {
         (1...1024).contains($0) ? $0 : nil
     }
 
+    /// `memory-limit`, also per plugin: 1 MiB to 1 TiB, in bytes or with a binary suffix (README,
+    /// Command line). The command line gives the text, a config file an integer (bytes) or a
+    /// string.
+    static let memoryLimit = OptionRule<String, Int>(
+        "memory-limit",
+        expected: "a size from 1M to 1T (bytes, or with K, M or G)"
+    ) { text in
+        guard let bytes = size(text), (1 << 20...1 << 40).contains(bytes) else { return nil }
+        return bytes
+    }
+
+    /// `open-files-limit`, also per plugin: 16 to 1048576 file descriptors.
+    static let openFilesLimit = OptionRule<Int, Int>(
+        "open-files-limit",
+        expected: "an integer from 16 to 1048576"
+    ) { (16...1_048_576).contains($0) ? $0 : nil }
+
     /// `log-level`: swift-log's level names.
     static let logLevel = OptionRule<String, Logger.Level>(
         "log-level",
@@ -100,10 +117,31 @@ enum HostOptionRules {
     static let preflight = flag("preflight")
     /// `concurrent-start`: a flag on the command line, `true` or `false` in a file.
     static let concurrentStart = flag("concurrent-start")
+    /// `isolate`, also per plugin: a flag on the command line (every plugin's default), `true` or
+    /// `false` in a file.
+    static let isolate = flag("isolate")
 
     /// A flag: any boolean.
     private static func flag(_ name: String) -> OptionRule<Bool, Bool> {
         OptionRule(name, expected: "true or false") { $0 }
+    }
+
+    /// The binary suffixes of a size, case-insensitive, with their multipliers.
+    private static let sizeSuffixes: [(suffix: String, multiplier: Int)] = [
+        ("", 1), ("k", 1 << 10), ("kib", 1 << 10), ("m", 1 << 20), ("mib", 1 << 20), ("g", 1 << 30),
+        ("gib", 1 << 30), ("t", 1 << 40), ("tib", 1 << 40),
+    ]
+
+    /// A size in bytes: decimal digits, then optionally a binary suffix (`K`, `M`, `G`, `T`, or
+    /// `KiB`, `MiB`, `GiB`, `TiB`, any case): `512M`, `1GiB`, `1048576`. Nil for anything else,
+    /// or a size that does not fit an `Int`.
+    static func size(_ text: String) -> Int? {
+        let digits = text.prefix { ("0"..."9").contains($0) }
+        guard !digits.isEmpty, digits.count <= 18, let number = Int(digits) else { return nil }
+        let suffix = text[digits.endIndex...].lowercased()
+        guard let multiplier = sizeSuffixes.first(where: { $0.suffix == suffix })?.multiplier else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : bytes
     }
 
     /// Seconds (already checked to be finite and at most a year) as a `Duration`, to the

@@ -17,8 +17,15 @@ struct IsolationSettings: Sendable, Equatable {
 extension PluginSettings {
     /// How the plugin instance `name` loaded from `argument` is isolated, or nil when it runs in
     /// the host's process. Filled in with the `isolate`, `memory-limit` and `open-files-limit`
-    /// options (README, Command line).
+    /// options (README, Command line), each resolved as ``values(for:argument:)`` says; the
+    /// built-in default is no isolation, and no limit.
     func isolation(for name: String, argument: PluginArgument) -> IsolationSettings? {
-        nil
+        let values = values(for: name, argument: argument)
+        guard values.isolate ?? false else { return nil }
+        return IsolationSettings(memoryLimit: values.memoryLimit, openFilesLimit: values.openFilesLimit)
     }
+
+    /// The end of the message for a limit that applies to no isolated plugin (README, Command
+    /// line): what would isolate it.
+    static let limitsNeedIsolation = "limits need --isolate or isolate = true"
 }

@@ -1,10 +1,11 @@
 import AioRun
 
 /// The values of the host options that a plugin instance may also set for itself (README,
-/// Command line): `startup-timeout`, `restart`, `restart-max` and `restart-window`. Each is nil
+/// Command line): `startup-timeout`, `restart`, `restart-max`, `restart-window`, `isolate`,
+/// `memory-limit` and `open-files-limit`. Each is nil
 /// when this layer does not set it. The layers, from weakest to strongest, are: the host-wide
 /// default from the config file, then from the command line, then the plugin's `[[plugin]]`
-/// entry, then the command line's `--OPTION NAME=VALUE`.
+/// entry, then the command line's `--OPTION NAME=VALUE` (which `isolate` does not have).
 struct PluginOptionValues: Sendable, Equatable {
     /// `startup-timeout`: the time limit from the plugin's start until it is ready.
     var startupTimeout: Duration?
@@ -14,6 +15,12 @@ struct PluginOptionValues: Sendable, Equatable {
     var restartMax: Int?
     /// `restart-window`: the window over which restarts are counted.
     var restartWindow: Duration?
+    /// `isolate`: whether the plugin runs in a child process of its own (README, Isolation).
+    var isolate: Bool?
+    /// `memory-limit`: the most memory an isolated plugin may use, in bytes.
+    var memoryLimit: Int?
+    /// `open-files-limit`: an isolated plugin's limit of open file descriptors.
+    var openFilesLimit: Int?
 
     /// These values with each value that `stronger` sets replacing this one's.
     func overridden(by stronger: PluginOptionValues) -> PluginOptionValues {
@@ -21,7 +28,10 @@ struct PluginOptionValues: Sendable, Equatable {
             startupTimeout: stronger.startupTimeout ?? startupTimeout,
             restart: stronger.restart ?? restart,
             restartMax: stronger.restartMax ?? restartMax,
-            restartWindow: stronger.restartWindow ?? restartWindow
+            restartWindow: stronger.restartWindow ?? restartWindow,
+            isolate: stronger.isolate ?? isolate,
+            memoryLimit: stronger.memoryLimit ?? memoryLimit,
+            openFilesLimit: stronger.openFilesLimit ?? openFilesLimit
         )
     }
 

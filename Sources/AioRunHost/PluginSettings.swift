@@ -12,6 +12,10 @@ struct PluginSettings: Sendable, Equatable {
     /// For each name in ``options``, the first argument that named it (`--restart web=no`), for
     /// the message when no such plugin is loaded.
     var origins: [String: String] = [:]
+    /// For each per-plugin option (by its name) and each plugin name (the empty name for the
+    /// default), the last argument that set it (`--memory-limit web=64M`), for the message when a
+    /// limit is for a plugin that is not isolated.
+    var given: [String: [String: String]] = [:]
     /// The host-wide values: the command line's bare `--OPTION VALUE` over the config file's
     /// top-level keys (nil where neither sets one: the built-in default applies).
     var hostDefaults = PluginOptionValues()
@@ -27,6 +31,10 @@ struct PluginSettings: Sendable, Equatable {
         try take(commandLine.restarts, rules.restart, { $0 }, \.restart)
         try take(commandLine.restartMaxes, rules.restartMax, { Int($0) }, \.restartMax)
         try take(commandLine.restartWindows, rules.restartWindow, { Double($0) }, \.restartWindow)
+        try take(commandLine.memoryLimits, rules.memoryLimit, { $0 }, \.memoryLimit)
+        try take(commandLine.openFilesLimits, rules.openFilesLimit, { Int($0) }, \.openFilesLimit)
+        // `--isolate` has no `NAME=` form: it only makes isolation every plugin's default.
+        if commandLine.isolate { hostDefaults.isolate = true }
     }
 
     private mutating func take<Input, Value>(
@@ -37,6 +45,7 @@ struct PluginSettings: Sendable, Equatable {
     ) throws(HostUsageError) {
         for text in texts {
             let argument = try PluginOptionArgument(parsing: text, rule, input: input)
+            given[rule.name, default: [:]][argument.name ?? ""] = "--\(rule.name) \(text)"
             guard let name = argument.name else {
                 hostDefaults[keyPath: field] = argument.value
                 continue
@@ -70,7 +79,8 @@ struct PluginSettings: Sendable, Equatable {
 extension Host {
     /// A `--set NAME.KEY=VALUE` or an `--OPTION NAME=VALUE` for a plugin that is not loaded is a
     /// usage error (README, Command line): `--restart web=no: no plugin named web is loaded
-    /// (loaded: hello)`.
+    /// (loaded: hello)`. Then a `NAME=` limit must be for an isolated plugin
+    /// (``checkLimitTargets(_:loaded:)``).
     static func checkSettingTargets(_ settings: PluginSettings, loaded: [LoadedPlugin]) throws(HostUsageError) {
         try checkSettingTargets(settings.config, loaded: loaded)
         let names = loaded.map(\.name)
@@ -79,6 +89,28 @@ extension Host {
                 "\(settings.origins[unknown] ?? unknown): no plugin named \(unknown) is loaded"
                     + " (loaded: \(names.joined(separator: ", ")))"
             )
+        }
+        try checkLimitTargets(settings, loaded: loaded)
+    }
+
+    /// A `--memory-limit NAME=SIZE` or `--open-files-limit NAME=N` for a loaded plugin that is not
+    /// isolated is a usage error (README, Command line): `--memory-limit web=64M: plugin web is
+    /// not isolated (limits need --isolate or isolate = true)`. The limits of `[[plugin]]` entries
+    /// and the host-wide ones are checked before loading (``HostConfiguration/init(_:)``).
+    static func checkLimitTargets(_ settings: PluginSettings, loaded: [LoadedPlugin]) throws(HostUsageError) {
+        let rules = HostOptionRules.self
+        for plugin in loaded where settings.isolation(for: plugin.name, argument: plugin.argument) == nil {
+            guard let own = settings.options[plugin.name] else { continue }
+            for (rule, isSet) in [
+                (rules.memoryLimit.name, own.memoryLimit != nil),
+                (rules.openFilesLimit.name, own.openFilesLimit != nil),
+            ]
+            where isSet {
+                let origin = settings.given[rule]?[plugin.name] ?? "--\(rule) \(plugin.name)=…"
+                throw HostUsageError(
+                    "\(origin): plugin \(plugin.name) is not isolated (\(PluginSettings.limitsNeedIsolation))"
+                )
+            }
         }
     }
 }

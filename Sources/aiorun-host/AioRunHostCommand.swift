@@ -18,9 +18,9 @@ struct AioRunHostCommand: AsyncParsableCommand {
             again as another instance. On SIGINT/SIGTERM plugins are torn down in reverse load \
             order; a second signal exits at once with 128+signal.
 
-            The NAME= forms of --startup-timeout, --restart, --restart-max and --restart-window \
-            set one plugin instance (by name or alias); without NAME= they set every plugin's \
-            default. A plugin's own value wins: command line NAME=, then its [[plugin]] entry, \
+            The NAME= forms of --startup-timeout, --restart, --restart-max, --restart-window, \
+            --memory-limit and --open-files-limit set one plugin instance (by name or alias); \
+            without NAME= they set every plugin's default. A plugin's own value wins: command line NAME=, then its [[plugin]] entry, \
             then the command line's default, then the config file's.
 
             Exit codes: 0 clean, 1 unhandled error with --stop-on-unhandled-errors, 64 usage, \
@@ -144,6 +144,30 @@ struct AioRunHostCommand: AsyncParsableCommand {
 
     @Flag(
         name: .long,
+        help: "Run each plugin in a child process of its own (crash containment; see README, Isolation)."
+    )
+    var isolate = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Most memory an isolated plugin may use: bytes, or with K, M or G; 1M to 1T (repeatable).",
+            valueName: "[name=]size"
+        )
+    )
+    var memoryLimit: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Most open files of an isolated plugin, 16 to 1048576 (default the host's; repeatable).",
+            valueName: "[name=]n"
+        )
+    )
+    var openFilesLimit: [String] = []
+
+    @Flag(
+        name: .long,
         help: "Run every loading step and check, print one line per plugin, start nothing; exit 0 or 65."
     )
     var check = false
@@ -190,6 +214,9 @@ struct AioRunHostCommand: AsyncParsableCommand {
         options.restarts = restart
         options.restartMaxes = restartMax
         options.restartWindows = restartWindow
+        options.isolate = isolate
+        options.memoryLimits = memoryLimit
+        options.openFilesLimits = openFilesLimit
         options.check = check
         options.inspect = inspect
         options.plugins = plugins

@@ -110,6 +110,25 @@ final class CommandLineOptionsTests: XCTestCase {
                 "--restart-window 0: expected a number of seconds above 0, up to one year",
                 { $0.restartWindows = ["0"] }
             ),
+            (
+                "--memory-limit 512X: expected a size from 1M to 1T (bytes, or with K, M or G)",
+                { $0.memoryLimits = ["512X"] }
+            ),
+            (
+                "--memory-limit web=1023K: expected a size from 1M to 1T (bytes, or with K, M or G)",
+                { $0.memoryLimits = ["web=1023K"] }
+            ),
+            (
+                "--memory-limit 2T: expected a size from 1M to 1T (bytes, or with K, M or G)",
+                { $0.memoryLimits = ["2T"] }
+            ),
+            ("--memory-limit Web=1G: \"Web\" \(PluginName.rule)", { $0.memoryLimits = ["Web=1G"] }),
+            ("--open-files-limit 15: expected an integer from 16 to 1048576", { $0.openFilesLimits = ["15"] }),
+            (
+                "--open-files-limit web=1048577: expected an integer from 16 to 1048576",
+                { $0.openFilesLimits = ["web=1048577"] }
+            ),
+            ("--open-files-limit many: expected an integer from 16 to 1048576", { $0.openFilesLimits = ["many"] }),
         ]
         for (expected, change) in cases {
             var options = CommandLineOptions()
@@ -117,6 +136,50 @@ final class CommandLineOptionsTests: XCTestCase {
             change(&options)
             XCTAssertEqual(usageError { try HostConfiguration(options) }, expected)
         }
+    }
+
+    func testIsolateMakesEveryPluginIsolatedWithTheLastLimitsGiven() throws {
+        var options = CommandLineOptions()
+        options.plugins = ["hello", "again=hello"]
+        options.isolate = true
+        options.memoryLimits = ["1G", "512M", "again=1GiB"]
+        options.openFilesLimits = ["again=64"]
+        let configuration = try HostConfiguration(options)
+        XCTAssertTrue(configuration.isolate)
+        let settings = configuration.settings
+        XCTAssertEqual(
+            settings.isolation(for: "hello", argument: configuration.plugins[0]),
+            IsolationSettings(memoryLimit: 512 << 20)
+        )
+        XCTAssertEqual(
+            settings.isolation(for: "again", argument: configuration.plugins[1]),
+            IsolationSettings(memoryLimit: 1 << 30, openFilesLimit: 64)
+        )
+
+        options.isolate = false
+        options.memoryLimits = []
+        options.openFilesLimits = []
+        let plain = try HostConfiguration(options)
+        XCTAssertFalse(plain.isolate)
+        XCTAssertNil(plain.settings.isolation(for: "hello", argument: plain.plugins[0]), "not isolated by default")
+    }
+
+    func testAHostWideLimitWithoutIsolationIsAUsageError() {
+        var options = CommandLineOptions()
+        options.plugins = ["hello"]
+        options.memoryLimits = ["2G", "64M"]
+        XCTAssertEqual(
+            usageError { try HostConfiguration(options) },
+            "--memory-limit 64M: no plugin is isolated (limits need --isolate or isolate = true)"
+        )
+        options.memoryLimits = []
+        options.openFilesLimits = ["256"]
+        XCTAssertEqual(
+            usageError { try HostConfiguration(options) },
+            "--open-files-limit 256: no plugin is isolated (limits need --isolate or isolate = true)"
+        )
+        options.isolate = true
+        XCTAssertNoThrow(try HostConfiguration(options))
     }
 
     func testNoPluginAndInspectWithTwoPluginsAreUsageErrors() {

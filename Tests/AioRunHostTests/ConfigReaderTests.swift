@@ -227,7 +227,91 @@ final class ConfigReaderTests: XCTestCase {
             },
             "--config f.toml:3: unknown key \"drain-delay\" in [[plugin]] #1 (expected one of load, alias,"
                 + " task-shutdown-timeout, executor-workers, startup-timeout, restart, restart-max, restart-window,"
-                + " config)"
+                + " isolate, memory-limit, open-files-limit, config)"
         )
+    }
+
+    func testIsolationKeysAtTopLevelAndPerPlugin() throws {
+        let text = """
+            isolate = true
+            memory-limit = "512M"
+            open-files-limit = 1024
+            [[plugin]]
+            load = "web"
+            isolate = false
+            [[plugin]]
+            load = "api"
+            memory-limit = 1073741824
+            open-files-limit = 16
+            [[plugin]]
+            load = "job"
+            memory-limit = "2gib"
+            """
+        let table = ConfigTable([
+            ("isolate", .bool(true)), ("memory-limit", .string("512M")), ("open-files-limit", .int(1024)),
+            (
+                "plugin",
+                .array([
+                    .table(ConfigTable([("load", .string("web")), ("isolate", .bool(false))])),
+                    .table(
+                        ConfigTable([
+                            ("load", .string("api")), ("memory-limit", .int(1 << 30)), ("open-files-limit", .int(16)),
+                        ])
+                    ),
+                    .table(ConfigTable([("load", .string("job")), ("memory-limit", .string("2gib"))])),
+                ])
+            ),
+        ])
+        let file = try ConfigFile.read(table, text: text, path: "f.toml")
+        XCTAssertEqual(
+            file.pluginDefaults,
+            PluginOptionValues(isolate: true, memoryLimit: 512 << 20, openFilesLimit: 1024)
+        )
+        XCTAssertEqual(file.limitOrigins["memory-limit"], "--config f.toml:2: key \"memory-limit\"")
+        XCTAssertEqual(
+            file.plugins.map(\.argument.options),
+            [
+                PluginOptionValues(isolate: false),
+                PluginOptionValues(memoryLimit: 1 << 30, openFilesLimit: 16),
+                PluginOptionValues(memoryLimit: 2 << 30),
+            ]
+        )
+        XCTAssertEqual(
+            file.plugins[1].limitOrigins["open-files-limit"],
+            "--config f.toml:10: key \"open-files-limit\" in [[plugin]] #2"
+        )
+    }
+
+    func testBadIsolationValuesNameFileLineAndKey() {
+        let size = "key \"memory-limit\" must be a size from 1M to 1T (bytes, or with K, M or G)"
+        let cases: [(String, ConfigValue, String)] = [
+            ("isolate", .string("yes"), "key \"isolate\" must be true or false"),
+            ("isolate", .int(1), "key \"isolate\" must be true or false"),
+            ("memory-limit", .int(1000), size),
+            ("memory-limit", .string("1X"), size),
+            ("memory-limit", .string("2T"), size),
+            ("memory-limit", .double(1e9), size),
+            ("memory-limit", .bool(true), size),
+            ("open-files-limit", .int(15), "key \"open-files-limit\" must be an integer from 16 to 1048576"),
+            ("open-files-limit", .string("64"), "key \"open-files-limit\" must be an integer from 16 to 1048576"),
+        ]
+        for (key, value, message) in cases {
+            let top = ConfigTable([(key, value)])
+            XCTAssertEqual(
+                usageError { try ConfigFile.read(top, text: "# a comment\n\(key) = x\n", path: "f.toml") },
+                "--config f.toml:2: \(message)",
+                key
+            )
+            let entry = ConfigTable([
+                ("plugin", .array([.table(ConfigTable([("load", .string("web")), (key, value)]))]))
+            ])
+            XCTAssertEqual(
+                usageError {
+                    try ConfigFile.read(entry, text: "[[plugin]]\nload = \"web\"\n\(key) = x\n", path: "f.toml")
+                },
+                "--config f.toml:3: \(message)",
+                key
+            )
+        }
     }
 }

@@ -68,4 +68,49 @@ final class HostOptionRulesTests: XCTestCase {
         XCTAssertNil(HostOptionRules.restartMax.value(-1))
         XCTAssertEqual(HostOptionRules.concurrentStart.value(true), true)
     }
+
+    func testSizesTakeBytesOrABinarySuffixInAnyCase() {
+        XCTAssertEqual(HostOptionRules.size("1048576"), 1 << 20)
+        XCTAssertEqual(HostOptionRules.size("0"), 0)
+        XCTAssertEqual(HostOptionRules.size("512M"), 512 << 20)
+        XCTAssertEqual(HostOptionRules.size("512m"), 512 << 20)
+        XCTAssertEqual(HostOptionRules.size("1GiB"), 1 << 30)
+        XCTAssertEqual(HostOptionRules.size("1gib"), 1 << 30)
+        XCTAssertEqual(HostOptionRules.size("64k"), 64 << 10)
+        XCTAssertEqual(HostOptionRules.size("2KiB"), 2 << 10)
+        XCTAssertEqual(HostOptionRules.size("3MiB"), 3 << 20)
+        XCTAssertEqual(HostOptionRules.size("1T"), 1 << 40)
+        for bad in [
+            "", "M", "1.5G", "-1", "+1", " 1M", "1M ", "1 M", "1MB", "1KB", "1Mi", "1e6", "0x10", "1P",
+            "99999999999999999999", "9999999999G", "１M",
+        ] {
+            XCTAssertNil(HostOptionRules.size(bad), bad)
+        }
+    }
+
+    func testMemoryLimitIsOneMebibyteToOneTebibyte() {
+        let rule = HostOptionRules.memoryLimit
+        XCTAssertEqual(rule.expected, "a size from 1M to 1T (bytes, or with K, M or G)")
+        XCTAssertEqual(rule.value("1M"), 1 << 20)
+        XCTAssertEqual(rule.value("1048576"), 1 << 20)
+        XCTAssertEqual(rule.value("1024K"), 1 << 20)
+        XCTAssertNil(rule.value("1048575"))
+        XCTAssertNil(rule.value("1023K"))
+        XCTAssertEqual(rule.value("1024G"), 1 << 40)
+        XCTAssertEqual(rule.value("1TiB"), 1 << 40)
+        XCTAssertNil(rule.value("1025G"))
+        XCTAssertNil(rule.value("\((1 << 40) + 1)"))
+        XCTAssertNil(rule.value("lots"))
+    }
+
+    func testOpenFilesLimitAndIsolate() {
+        let rule = HostOptionRules.openFilesLimit
+        XCTAssertNil(rule.value(15))
+        XCTAssertEqual(rule.value(16), 16)
+        XCTAssertEqual(rule.value(1_048_576), 1_048_576)
+        XCTAssertNil(rule.value(1_048_577))
+        XCTAssertNil(rule.value(-1))
+        XCTAssertEqual(HostOptionRules.isolate.value(false), false)
+        XCTAssertEqual(HostOptionRules.isolate.name, "isolate")
+    }
 }

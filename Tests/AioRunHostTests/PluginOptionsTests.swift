@@ -5,8 +5,10 @@ import XCTest
 @testable import AioRunHost
 
 /// The options a plugin instance may also set for itself (`startup-timeout`, `restart`,
-/// `restart-max`, `restart-window`; README, "Command line"): their precedence over five layers,
-/// the check of `NAME=` against the loaded plugins, and what reaches the lifecycle manager.
+/// `restart-max`, `restart-window`, `isolate`, `memory-limit`, `open-files-limit`; README,
+/// "Command line"): their precedence over five layers, the check of `NAME=` against the loaded
+/// plugins, the check that limits apply only to isolated plugins, and what reaches the lifecycle
+/// manager and the isolated runner.
 final class PluginOptionsTests: XCTestCase {
     /// A config file with top-level defaults and three plugins, the first two with values of
     /// their own.
@@ -150,6 +152,165 @@ final class PluginOptionsTests: XCTestCase {
             usageError { try Host.checkSettingTargets(try HostConfiguration(options).settings, loaded: loaded) },
             "--set other.…: no plugin named other is loaded (loaded: hello, greeter)",
             "--set is checked first, with its own message"
+        )
+    }
+
+    // MARK: Isolation
+
+    /// A config file with the top-level keys `top` and one `[[plugin]]` entry per element of
+    /// `entries`, each loading the plugin named by its first key's value; the text puts each key
+    /// on a line of its own, so top-level key N is on line N.
+    private func isolationFile(
+        _ top: [(String, ConfigValue)],
+        _ entries: [[(String, ConfigValue)]]
+    ) throws -> ConfigFile {
+        var text = top.map { "\($0.0) = x\n" }.joined()
+        for entry in entries {
+            text += "[[plugin]]\n" + entry.map { "\($0.0) = x\n" }.joined()
+        }
+        var table = top
+        if !entries.isEmpty { table.append(("plugin", .array(entries.map { .table(ConfigTable($0)) }))) }
+        return try ConfigFile.read(ConfigTable(table), text: text, path: "f.toml")
+    }
+
+    /// The names of the plugins of `configuration` that are isolated (all load bare names,
+    /// without aliases).
+    private func isolated(_ configuration: HostConfiguration) -> [String] {
+        configuration.plugins.map(\.target).enumerated().compactMap { index, name in
+            configuration.settings.isolation(for: name, argument: configuration.plugins[index]) == nil ? nil : name
+        }
+    }
+
+    func testIsolateTakesTheEntryThenTheCommandLineThenTheFileDefault() throws {
+        let mixed = try isolationFile(
+            [("isolate", .bool(true))],
+            [[("load", .string("a")), ("isolate", .bool(false))], [("load", .string("b"))]]
+        )
+        var options = CommandLineOptions()
+        options.plugins = ["c"]
+        XCTAssertEqual(isolated(try HostConfiguration.merge(options, over: mixed)), ["b", "c"])
+        options.isolate = true
+        XCTAssertEqual(
+            isolated(try HostConfiguration.merge(options, over: mixed)),
+            ["b", "c"],
+            "an entry's isolate = false keeps its plugin in process under --isolate"
+        )
+
+        let oneEntry = try isolationFile(
+            [("isolate", .bool(false))],
+            [[("load", .string("a")), ("isolate", .bool(true))], [("load", .string("b"))]]
+        )
+        options.isolate = false
+        XCTAssertEqual(isolated(try HostConfiguration.merge(options, over: oneEntry)), ["a"])
+        options.isolate = true
+        XCTAssertEqual(
+            isolated(try HostConfiguration.merge(options, over: oneEntry)),
+            ["a", "b", "c"],
+            "--isolate beats the file's default"
+        )
+        options.isolate = false
+        XCTAssertEqual(isolated(try HostConfiguration.merge(options, over: nil)), [], "built-in default: in process")
+    }
+
+    func testLimitsTakeTheStrongestLayerForIsolatedPlugins() throws {
+        let file = try isolationFile(
+            [("isolate", .bool(true)), ("memory-limit", .string("1G")), ("open-files-limit", .int(100))],
+            [
+                [("load", .string("a")), ("memory-limit", .int(1 << 21))],
+                [("load", .string("b")), ("isolate", .bool(false))],
+            ]
+        )
+        var options = CommandLineOptions()
+        options.plugins = ["c"]
+        options.openFilesLimits = ["200", "a=300"]
+        options.memoryLimits = ["a=3M"]
+        let configuration = try HostConfiguration.merge(options, over: file)
+        let settings = configuration.settings
+        let plugins = configuration.plugins
+        XCTAssertEqual(
+            settings.isolation(for: "a", argument: plugins[0]),
+            IsolationSettings(memoryLimit: 3 << 20, openFilesLimit: 300)
+        )
+        XCTAssertNil(settings.isolation(for: "b", argument: plugins[1]), "a default limit skips a plugin in process")
+        XCTAssertEqual(
+            settings.isolation(for: "c", argument: plugins[2]),
+            IsolationSettings(memoryLimit: 1 << 30, openFilesLimit: 200)
+        )
+    }
+
+    func testLimitsForAPluginThatIsNotIsolatedAreRefused() throws {
+        let entryLimit = try isolationFile(
+            [],
+            [
+                [("load", .string("a")), ("isolate", .bool(true))],
+                [("load", .string("b")), ("memory-limit", .string("64M"))],
+            ]
+        )
+        var options = CommandLineOptions()
+        XCTAssertEqual(
+            usageError { try HostConfiguration.merge(options, over: entryLimit) },
+            "--config f.toml:6: key \"memory-limit\" in [[plugin]] #2: the plugin is not isolated"
+                + " (limits need --isolate or isolate = true)"
+        )
+        options.isolate = true
+        XCTAssertNoThrow(try HostConfiguration.merge(options, over: entryLimit))
+
+        let defaultLimit = try isolationFile(
+            [("open-files-limit", .int(64))],
+            [[("load", .string("a")), ("isolate", .bool(false))]]
+        )
+        XCTAssertEqual(
+            usageError { try HostConfiguration.merge(options, over: defaultLimit) },
+            "--config f.toml:1: key \"open-files-limit\": no plugin is isolated (limits need --isolate or isolate = true)",
+            "--isolate does not reach an entry with isolate = false"
+        )
+        options.openFilesLimits = ["32"]
+        XCTAssertEqual(
+            usageError { try HostConfiguration.merge(options, over: defaultLimit) },
+            "--open-files-limit 32: no plugin is isolated (limits need --isolate or isolate = true)",
+            "the command line's default is the one in effect"
+        )
+    }
+
+    func testANamedLimitForALoadedPluginThatIsNotIsolatedIsRefused() throws {
+        let loaded = ["web", "api"].map { name in
+            LoadedPlugin(
+                name: name,
+                path: "/plugins/lib\(name).so",
+                descriptor: PluginDescriptor(name: name, abi: 2, apiVersion: "2.1.0") { _ in
+                    throw CancellationError()
+                },
+                argument: PluginArgument(alias: nil, target: name)
+            )
+        }
+        let file = try isolationFile([("isolate", .bool(true))], [])
+        var options = CommandLineOptions()
+        options.plugins = ["web", "api"]
+        options.memoryLimits = ["web=64M", "api=1G"]
+        options.openFilesLimits = ["api=64"]
+        XCTAssertNoThrow(
+            try Host.checkSettingTargets(try HostConfiguration.merge(options, over: file).settings, loaded: loaded)
+        )
+        let inProcess = try isolationFile([], [])
+        XCTAssertEqual(
+            usageError {
+                try Host.checkSettingTargets(
+                    try HostConfiguration.merge(options, over: inProcess).settings,
+                    loaded: loaded
+                )
+            },
+            "--memory-limit web=64M: plugin web is not isolated (limits need --isolate or isolate = true)"
+        )
+        options.memoryLimits = []
+        XCTAssertEqual(
+            usageError { try Host.checkSettingTargets(try HostConfiguration(options).settings, loaded: loaded) },
+            "--open-files-limit api=64: plugin api is not isolated (limits need --isolate or isolate = true)"
+        )
+        options.openFilesLimits = ["api=64", "zz=64"]
+        XCTAssertEqual(
+            usageError { try Host.checkSettingTargets(try HostConfiguration(options).settings, loaded: loaded) },
+            "--open-files-limit zz=64: no plugin named zz is loaded (loaded: web, api)",
+            "an unknown name is reported first"
         )
     }
 }

@@ -326,6 +326,11 @@ final class LoadingEndToEndTests: XCTestCase {
             (["--set", "greeting=hi", Products.plugin("hello")], "no plugin name"),
             (["--set", "nosuch.key=1", Products.plugin("hello")], "no plugin named nosuch"),
             (["--log-level", "loud", Products.plugin("hello")], "--log-level"),
+            (
+                ["--memory-limit", "hello=64M", Products.plugin("hello")],
+                "--memory-limit hello=64M: plugin hello is not isolated (limits need --isolate or isolate = true)"
+            ),
+            (["--memory-limit", "1P", "--isolate", Products.plugin("hello")], "--memory-limit 1P: expected a size"),
             ([], "no plugin given"),
         ]
         for (arguments, expected) in cases {

@@ -248,7 +248,16 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertTrue(lines[1].hasPrefix("ok again path="), lines[1])
         for line in lines {
             XCTAssertTrue(line.contains(" abi=2 api=2.2.0 toolchain=\"Swift version "), line)
+            XCTAssertTrue(line.contains("\" readiness=at-start isolated=no"), line)
+            XCTAssertTrue(line.hasSuffix(" isolated=no"), line)
         }
+        // With `--isolate`, every plugin is isolated, and its line says so.
+        let isolated = try ChildProcess.host([
+            "--check", "--isolate", "--memory-limit", "64M", Products.plugin("hello"),
+        ])
+        try isolated.expectExit(0, within: .seconds(30))
+        let line = try XCTUnwrap(isolated.lines(containing: "ok hello ").first, isolated.transcript)
+        XCTAssertTrue(line.hasSuffix(" readiness=at-start isolated=yes"), line)
         XCTAssertNil(host.index(of: "ready:"), host.transcript)
         XCTAssertNil(host.index(of: "] hello from"), host.transcript)
 
