@@ -1,3 +1,5 @@
+import Logging
+
 /// Settings of one lifecycle manager, shared by every unit unless a unit overrides them.
 public struct LifecycleOptions: Sendable {
     /// Each unit's time limit for teardown phases 1–4 (`--task-shutdown-timeout`, default 60 s).
@@ -19,9 +21,13 @@ public struct LifecycleOptions: Sendable {
     public var restart = RestartPolicy.no
     /// Hooks for a supervisor (systemd).
     public var observer = LifecycleObserver()
-    /// Whether the shutdown report is logged at the end (an isolated plugin's child sends its
-    /// report to the host instead; README, "Isolation").
-    package var logsShutdownReport = true
+    /// Whether this manager runs an isolated plugin's child, which reports to its host (README,
+    /// "Isolation"): the host logs the routine lines (ready, shutdown started, stopped, the
+    /// shutdown report) for it, so here they are debug lines and the report is not logged.
+    package var reportsToHost = false
+
+    /// The level of a routine line that is logged at `level` (see ``reportsToHost``).
+    package func routine(_ level: Logger.Level) -> Logger.Level { reportsToHost ? .debug : level }
     /// Why the first SIGINT/SIGTERM is ignored, if it is: an isolated plugin's child takes its
     /// stop from its host, so that a signal sent to every process at once (systemd's
     /// `KillMode=control-group`) cannot break the reverse order (README, "Isolation"). A second

@@ -45,7 +45,10 @@ extension LifecycleManager {
         let loadOrder = units.withLock { $0 }
         for slot in loadOrder { slot.live?.markDraining() }
         progress.withLock { $0.shutdownStarted = (started, "\(trigger)") }
-        logger.notice("shutdown started by \(trigger): stopping \(loadOrder.count) plugins in reverse load order")
+        logger.log(
+            level: options.routine(.notice),
+            "shutdown started by \(trigger): stopping \(loadOrder.count) plugins in reverse load order"
+        )
         options.observer.shutdownStarted(trigger)
         return ShutdownInProgress(trigger: trigger, started: started, loadOrder: loadOrder)
     }
@@ -114,7 +117,8 @@ extension LifecycleManager {
         unit.markStopped()
         var report = unit.withRemoteTeardown(teardown.record.report)
         report.total = .now - teardown.started
-        logger.notice(
+        logger.log(
+            level: options.routine(.notice),
             "stopped plugin \(unit.name) in \(report.total.seconds) [\(report.outcome)] (\(report.phaseSummary))",
             metadata: ["plugin": "\(unit.name)"]
         )
@@ -139,7 +143,7 @@ extension LifecycleManager {
             exitCode: exitCode,
             total: .now - shutdown.started
         )
-        if options.logsShutdownReport { logger.notice("\(report.summary)") }
+        if !options.reportsToHost { logger.notice("\(report.summary)") }
         finished.store(true, ordering: .relaxed)
         return report
     }

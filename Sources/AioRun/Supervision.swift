@@ -88,7 +88,8 @@ struct Supervision {
         slot.status = .ready(unit)
         let restarts = slot.restarts
         let suffix = restarts == 0 ? "" : " (restart \(restarts))"
-        logger.info(
+        logger.log(
+            level: options.routine(.info),
             "plugin \(slot.name) ready in \((.now - started).seconds)\(suffix)",
             metadata: ["plugin": "\(slot.name)"]
         )
@@ -103,7 +104,7 @@ struct Supervision {
             guard case .ready = slot.status else { return }
         }
         announced = true
-        logger.notice("ready: \(all.count) plugins running")
+        logger.log(level: options.routine(.notice), "ready: \(all.count) plugins running")
         options.observer.ready(all.count)
     }
 

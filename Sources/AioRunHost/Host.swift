@@ -34,7 +34,7 @@ public enum Host {
         var options: LifecycleOptions
         if let channel {
             options = configuration.lifecycleOptions(observer: channel.observer)
-            options.logsShutdownReport = false
+            options.reportsToHost = true
             options.ignoresFirstSignal = "an isolated plugin's process stops when its host tells it to"
         } else {
             options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment(logger: logger))

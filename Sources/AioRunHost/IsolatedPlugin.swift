@@ -78,7 +78,10 @@ final class IsolatedPlugin: AioRunPlugin {
         Self.running.withLock { $0[key] = process }
         defer { _ = Self.running.withLock { $0.removeValue(forKey: key) } }
         self.process.withLock { $0 = process }
-        logger.info("plugin \(worker.name) runs isolated in process \(process.pid)", metadata: ["plugin": "\(worker.name)"])
+        logger.info(
+            "plugin \(worker.name) runs isolated in process \(process.pid)",
+            metadata: ["plugin": "\(worker.name)"]
+        )
         // Told to stop before its process existed (a shutdown during its start): stop it now.
         if context.isDraining || Task.isCancelled { stop() }
 

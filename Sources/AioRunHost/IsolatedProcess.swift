@@ -170,7 +170,10 @@ final class IsolatedProcess: Sendable {
         let error: Int32
     }
 
-    private static func spawn(_ worker: IsolatedWorker, logger: Logger) throws(StartFailure) -> (
+    private static func spawn(
+        _ worker: IsolatedWorker,
+        logger: Logger
+    ) throws(StartFailure) -> (
         process: IsolatedProcess, pipes: Pipes
     ) {
         func failure(_ what: String) -> StartFailure {
@@ -217,7 +220,10 @@ final class IsolatedProcess: Sendable {
         )
 
         let argv =
-            [CommandLine.arguments.first ?? "aiorun-host", SelfChild.modeArgument, IsolatedWorker.mode, String(getpid())]
+            [
+                CommandLine.arguments.first ?? "aiorun-host", SelfChild.modeArgument, IsolatedWorker.mode,
+                String(getpid()),
+            ]
             + worker.arguments
         var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for argument in cArguments { free(argument) } }
@@ -245,7 +251,10 @@ final class IsolatedProcess: Sendable {
         .map { unsafeBitCast($0, to: Pipe2.self) }
 
     /// The host's environment for the child, without what names the host's own supervisor
-    /// (the child reports to the host, never to systemd), with the channel's descriptor.
+    /// (the child reports to the host, never to systemd), with the channel's descriptor. Swift's
+    /// crash backtracer is off unless `SWIFT_BACKTRACE` says otherwise: it symbolicates for
+    /// half a minute in a debug build before the crashed process ends, which delays the
+    /// restart; the runtime's own crash message still says what failed.
     private static func childEnvironment() -> [String] {
         let dropped = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
         var variables: [String] = []
@@ -258,6 +267,9 @@ final class IsolatedProcess: Sendable {
                 }
                 entry += 1
             }
+        }
+        if !variables.contains(where: { $0.hasPrefix("SWIFT_BACKTRACE=") }) {
+            variables.append("SWIFT_BACKTRACE=enable=no")
         }
         variables.append("\(IsolationChannel.environmentVariable)=\(IsolationChannel.childDescriptor)")
         return variables
@@ -290,6 +302,10 @@ extension IsolatedProcess {
         var nextSample = ContinuousClock.now
         let sampling = limits.memoryLimit != nil || limits.openFilesLimit != nil
         var raw: Int32 = 0
+        // Readable once the child has ended (Linux 5.3): its end wakes the watcher at once, even
+        // after its pipes closed. Without it, a closed pipe makes the watcher look every 5 ms.
+        let exitFD = Self.pidfdOpen.map { $0(pid, 0) } ?? -1
+        defer { if exitFD >= 0 { close(exitFD) } }
 
         while true {
             if waitpid(pid, &raw, WNOHANG) == pid { break }
@@ -327,12 +343,15 @@ extension IsolatedProcess {
             if let closed = channelClosedAt, killed == nil {
                 wait = min(wait, max(.zero, closed + Self.channelGrace - now))
             }
+            if exitFD < 0 && (!channelOpen || !errorOpen) { wait = min(wait, .milliseconds(5)) }
             var fds = [
                 pollfd(fd: channelOpen ? channel : -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: errorOpen ? pipes.error : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0),
             ]
-            let milliseconds = Int32(min(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000 + 1, 1000))
-            _ = poll(&fds, 2, milliseconds)
+            let (seconds, attoseconds) = wait.components
+            let milliseconds = Int32(min(seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1, 1000))
+            _ = poll(&fds, 3, milliseconds)
             if channelOpen && fds[0].revents != 0 {
                 if !takeMessages(wait: false, ready: ready) {
                     channelOpen = false
@@ -435,11 +454,22 @@ extension IsolatedProcess {
         }
     }
 
+    /// Keeps `line` among the last lines, unless it is part of a runtime's stack trace (the
+    /// message before the trace says more), cut to 300 characters.
     private func remember(_ line: String) {
+        if line.hasPrefix("Current stack trace:") || Self.isStackFrame(line) { return }
+        let line = line.count > 300 ? String(line.prefix(300)) + "…" : line
         state.withLock { state in
             state.lastLines.append(line)
             if state.lastLines.count > Self.keptLines { state.lastLines.removeFirst() }
         }
+    }
+
+    /// `3    libswiftCore.so    0x00007fb9054f9280 _assertionFailure…`: a frame of the Swift
+    /// runtime's stack trace.
+    static func isStackFrame(_ line: String) -> Bool {
+        let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
+        return fields.count >= 3 && Int(fields[0]) != nil && fields[2].hasPrefix("0x")
     }
 
     /// Copies the child's standard output to the host's, one whole line per write, until its
@@ -475,6 +505,13 @@ extension IsolatedProcess {
         close(fd)
         state.withLock { $0.outputDone = true }
     }
+
+    private typealias PidfdOpen = @convention(c) (pid_t, UInt32) -> Int32
+
+    /// glibc's `pidfd_open` (2.36 and later), which Swift's Glibc module does not declare; found
+    /// with `dlsym`, and skipped where missing.
+    private static let pidfdOpen: PidfdOpen? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pidfd_open")
+        .map { unsafeBitCast($0, to: PidfdOpen.self) }
 
     /// The resident memory of `pid`, from `/proc/<pid>/statm`.
     static func residentBytes(of pid: pid_t) -> Int? {

@@ -42,7 +42,13 @@ extension Host {
                         config: PluginConfig(values),
                         options: IsolatedPlugin.unitOptions(options, worker: worker)
                     ) { context in
-                        IsolatedPlugin(context: context, manager: manager, worker: worker, limits: isolation, logger: logger)
+                        IsolatedPlugin(
+                            context: context,
+                            manager: manager,
+                            worker: worker,
+                            limits: isolation,
+                            logger: logger
+                        )
                     }
                 } else {
                     unit = try manager.addUnit(
@@ -57,7 +63,10 @@ extension Host {
                 manager.checkSignalDispositions(blame: plugin.name)
                 units.append(unit)
                 let (abi, api) = (plugin.descriptor.abi, plugin.descriptor.apiVersion)
-                logger.info("loaded plugin \(plugin.name) from \(plugin.path) (ABI \(abi), API \(api))")
+                logger.log(
+                    level: manager.options.routine(.info),
+                    "loaded plugin \(plugin.name) from \(plugin.path) (ABI \(abi), API \(api))"
+                )
             } catch {
                 throw PluginLoadError(
                     path: plugin.path,
