@@ -28,7 +28,7 @@ public struct ManagedUnit: Sendable {
 /// bookkeeping is in ShutdownBookkeeping.swift, the signal responses in SignalResponses.swift.
 public final class LifecycleManager: Sendable {
     package let options: LifecycleOptions
-    let logger: Logger
+    package let logger: Logger
     let latch = TriggerLatch()
     /// Every unit in load order (README, "How shutdown proceeds").
     let units = LockedValue<[UnitSlot]>([])

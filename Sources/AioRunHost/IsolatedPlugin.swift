@@ -120,9 +120,12 @@ final class IsolatedPlugin: AioRunPlugin {
     /// The host stopped the process: its teardown report is this unit's. A process killed at
     /// the time limit, or that died during its teardown, abandoned whatever it still ran.
     private func finishTeardown(_ ending: IsolatedProcess.Ending) {
-        if let teardown = ending.teardown, ending.endedInOrder {
-            manager.recordRemoteTeardown(of: context, teardown)
-            return
+        if ending.endedInOrder {
+            if let teardown = ending.teardown {
+                manager.recordRemoteTeardown(of: context, teardown)
+                return
+            }
+            if ending.status == .exited(AioRunExitCode.clean) { return }
         }
         logger.error(
             "plugin \(worker.name)'s process \(ending.how) during its teardown",

@@ -54,6 +54,8 @@ final class IsolatedProcess: Sendable {
                 how = "did not exit within \(limit.seconds) of being told to stop and was killed (SIGKILL)"
             case nil:
                 switch status {
+                case .exited(WorkerChannel.channelLostExitCode):
+                    how = "lost its channel to the host (plugin code closed it) and exited"
                 case .exited(let code): how = "exited with code \(code)"
                 case .signaled(let signal): how = "died of signal \(signal) (\(SelfChild.signalName(signal)))"
                 case .timedOut: how = "was killed"

@@ -182,16 +182,47 @@ struct WorkerChannel: Sendable {
         return observer
     }
 
+    /// The child's exit code when plugin code closed (or replaced) its channel's descriptor: it
+    /// can no longer be told to stop or report, so it ends (README, "Isolation").
+    static let channelLostExitCode: Int32 = 76
+
+    /// How often the channel's descriptor is checked while no message comes.
+    static let channelCheckInterval: Int32 = 250
+
     /// Takes the parent's messages on a thread of its own until the channel closes: `DRAIN`
-    /// marks the plugin draining, `STOP` (or the parent's end closing) starts the shutdown.
+    /// marks the plugin draining, `STOP` (or the parent's end closing) starts the shutdown. A
+    /// descriptor that plugin code closed or reused (a close does not wake a waiting `poll`, so
+    /// it is checked every ``channelCheckInterval`` ms) ends the process with
+    /// ``channelLostExitCode``.
     func listen(_ manager: LifecycleManager) {
+        let identity = Self.identity(of: fd)
         OwnThread.start("aiorun-channel") { [fd] in
-            while let message = IsolationChannel.receive(on: fd) {
+            while true {
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let woke = poll(&ready, 1, Self.channelCheckInterval)
+                guard identity != nil, Self.identity(of: fd) == identity else {
+                    manager.logger.error(
+                        "plugin code closed this isolated plugin's channel to the host (descriptor \(fd)): exiting with \(Self.channelLostExitCode), since the host can no longer stop it"
+                    )
+                    terminateProcess(Self.channelLostExitCode)
+                }
+                if woke <= 0 { continue }
+                guard let message = IsolationChannel.receive(on: fd, wait: false) else {
+                    if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
+                    manager.triggerShutdown(.hostStopping(reason: "the channel to the host closed"))
+                    return
+                }
                 if message["DRAIN"] != nil { manager.markAllDraining() }
                 if let reason = message["STOP"] { manager.triggerShutdown(.hostStopping(reason: reason)) }
             }
-            manager.triggerShutdown(.hostStopping(reason: "the channel to the host closed"))
         }
+    }
+
+    /// The device and inode `fd` refers to, nil if it is not open.
+    private static func identity(of fd: Int32) -> [UInt64]? {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return nil }
+        return [UInt64(status.st_dev), UInt64(status.st_ino)]
     }
 
     /// The trigger's kind and its own reason, for the parent to mirror.
