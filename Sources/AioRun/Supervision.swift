@@ -44,7 +44,9 @@ struct Supervision {
                 continue
             }
             start(unit, of: slot, main: main)
-            if !unit.isReady && !options.concurrentStart { awaited = slot }
+            // Not ready at its start: waited for, even if its `run()` has reported ready on
+            // another thread by now (that event comes in order, behind any failure before it).
+            if case .starting = slot.status, !options.concurrentStart { awaited = slot }
         }
     }
 
@@ -60,10 +62,13 @@ struct Supervision {
         slot.status = .starting(unit, since: started)
         // Ready at start: ready before its `run()` can look.
         if slot.settings.readiness == .atStart { unit.markReady() }
-        unit.startMain(main)
         // Ready at start, or already reported (from its initializer, say: that event found the
-        // unit not started yet and was dropped).
-        if unit.isReady {
+        // unit not started yet and was dropped). Read before `run()` starts: a readiness it
+        // reports from now on comes as an event, in order behind a failure it reported first
+        // (read after, it overtook that failure and started the next unit).
+        let readyBeforeStart = unit.isReady
+        unit.startMain(main)
+        if readyBeforeStart {
             becameReady(unit, of: slot, since: started)
             return
         }
