@@ -38,6 +38,8 @@ import Synchronization
 ///   whatever cancellation says, so that teardown hits its time limit.
 /// - `print-lines`: every 10 ms prints `crasher line N` to stdout and, from a tracked task
 ///   labelled `crasher log lines`, logs `crasher log N` (N from 1 in each).
+/// - `watch-draining`: looks at `context.isDraining` every 10 ms and logs `crasher sees draining`
+///   once it is true (the host's drain delay must reach an isolated plugin too).
 final class CrasherPlugin: AioRunPlugin {
     /// The modes (see the type's comment).
     enum Mode: String, CaseIterable {
@@ -54,6 +56,7 @@ final class CrasherPlugin: AioRunPlugin {
         case shield
         case ignoreTerm = "ignore-term"
         case printLines = "print-lines"
+        case watchDraining = "watch-draining"
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -101,6 +104,9 @@ final class CrasherPlugin: AioRunPlugin {
         switch mode {
         case .quiet, .crashBeforeReady:
             break
+        case .watchDraining:
+            while !context.isDraining { try await Task.sleep(for: .milliseconds(10)) }
+            context.log.info("crasher sees draining")
         case .fatal:
             try await Task.sleep(for: delay)
             fputs("crasher: about to fatalError\n", stderr)
