@@ -204,38 +204,17 @@ final class IsolatedProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, childEnds[2], IsolationChannel.childDescriptor)
         if let closeFrom = SelfChild.closeFrom { _ = closeFrom(&actions, IsolationChannel.childDescriptor + 1) }
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
         // A group of its own: a Ctrl-C on the terminal is the host's, which stops the plugins in
         // reverse order; the child hears of it from the host.
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes,
-            Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)
+        let spawned = SelfChild.spawnSelf(
+            mode: IsolatedWorker.mode,
+            arguments: worker.arguments,
+            actions: &actions,
+            environment: childEnvironment()
         )
-
-        let argv =
-            [
-                CommandLine.arguments.first ?? "aiorun-host", SelfChild.modeArgument, IsolatedWorker.mode,
-                String(getpid()),
-            ]
-            + worker.arguments
-        var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for argument in cArguments { free(argument) } }
-        var environment: [UnsafeMutablePointer<CChar>?] = childEnvironment().map { strdup($0) } + [nil]
-        defer { for variable in environment { free(variable) } }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, &cArguments, &environment)
-        guard rc == 0 else {
+        guard case .success(let pid) = spawned else {
             for fd in [pair.host, output[0], error[0]] { close(fd) }
-            errno = rc
+            if case .failure(let spawnError) = spawned { errno = spawnError.code }
             throw failure("posix_spawn")
         }
         // A forced exit of the host kills its process group (see terminateProcess).

@@ -137,6 +137,28 @@ enum SelfChild {
         // without close-on-exec (a listening socket, say) are closed there.
         if let closeFrom = closeFrom { _ = closeFrom(&actions, 3) }
 
+        switch spawnSelf(mode: mode, arguments: arguments, actions: &actions) {
+        case .success(let pid): return pid
+        case .failure(let rc):
+            throw Failure(description: "cannot start a child process: \(String(cString: strerror(rc.code)))")
+        }
+    }
+
+    /// An error number from `posix_spawn`.
+    struct SpawnError: Error {
+        let code: Int32
+    }
+
+    /// Starts `aiorun-host --aiorun-internal-child <mode> <host pid> <arguments…>` from
+    /// `/proc/self/exe` with `actions`, leading a process group of its own (a Ctrl-C on the
+    /// terminal is the host's to handle, not the child's), with every signal at its default
+    /// action and none blocked, and `environment` (nil: the host's own).
+    static func spawnSelf(
+        mode: String,
+        arguments: [String],
+        actions: inout posix_spawn_file_actions_t,
+        environment: [String]? = nil
+    ) -> Result<pid_t, SpawnError> {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -152,17 +174,18 @@ enum SelfChild {
             Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)
         )
 
-        let executable = "/proc/self/exe"
         // The host's pid follows the mode, so the child can tell whether it is already orphaned.
         let argv = [CommandLine.arguments.first ?? "aiorun-host", modeArgument, mode, String(getpid())] + arguments
         var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for argument in cArguments { free(argument) } }
+        var variables: [UnsafeMutablePointer<CChar>?] = (environment ?? []).map { strdup($0) } + [nil]
+        defer { for variable in variables { free(variable) } }
         var pid = pid_t()
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, &cArguments, currentEnvironment())
-        guard rc == 0 else {
-            throw Failure(description: "cannot start a child process: \(String(cString: strerror(rc)))")
-        }
-        return pid
+        let rc =
+            environment == nil
+            ? posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, &cArguments, currentEnvironment())
+            : posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, &cArguments, &variables)
+        return rc == 0 ? .success(pid) : .failure(SpawnError(code: rc))
     }
 
     /// Waits for `pid`, polling with a growing pause (50 µs up to 2 ms) so that a child that ends
