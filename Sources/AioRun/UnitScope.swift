@@ -486,7 +486,7 @@ final class UnitScope: LifecycleScope {
     func withRemoteTeardown(_ report: UnitTeardownReport) -> UnitTeardownReport {
         guard let remote = remoteTeardown.withLock({ $0 }), report.expiredIn == nil else { return report }
         var merged = report
-        merged.phaseTimes = remote.phaseTimes
+        if !remote.phaseTimes.isEmpty { merged.phaseTimes = remote.phaseTimes }
         merged.expiredIn = remote.expiredIn
         merged.abandoned = WorkSummary(count: remote.abandonedCount, describedAs: remote.abandonedDescription)
         return merged
