@@ -135,6 +135,8 @@ struct IsolatedWorker: Sendable {
             HostLogHandler.writeError("internal worker mode started without its host's arguments", format: .json)
             terminateProcess(AioRunExitCode.usage)
         }
+        // `ps` shows `aiorun:web`, not `exe` (README, "Isolation").
+        SelfChild.nameProcess("aiorun:\(worker.name)")
         if let limit = worker.openFilesLimit {
             var value = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
             if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &value) != 0 {

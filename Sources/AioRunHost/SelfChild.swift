@@ -109,6 +109,17 @@ enum SelfChild {
         if getppid() != parent { _exit(137) }
     }
 
+    /// For the child: names the process (its main thread) as `ps`, `top` and `pstree` show it, at
+    /// most 15 bytes: a child started from `/proc/self/exe` is otherwise shown as `exe`. Written
+    /// to `/proc/self/comm`, which is the main thread's whichever thread writes it.
+    static func nameProcess(_ name: String) {
+        let fd = open("/proc/self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
     /// For the child: its standard output and error are memory files that the host reads back
     /// whole, so a plugin's constructor that prints without end (in the pre-flight) must not
     /// fill the host's memory. Writes beyond ``outputLimit`` fail with EFBIG instead.
