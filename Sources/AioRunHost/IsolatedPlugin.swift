@@ -91,7 +91,7 @@ final class IsolatedPlugin: AioRunPlugin {
             stop()
         }
         if process.stopRequested {
-            finishTeardown(ending)
+            finishTeardown(ending, pid: process.pid)
             return
         }
         if let trigger = ending.trigger, let mirrored = mirror(trigger) {
@@ -119,7 +119,7 @@ final class IsolatedPlugin: AioRunPlugin {
 
     /// The host stopped the process: its teardown report is this unit's. A process killed at
     /// the time limit, or that died during its teardown, abandoned whatever it still ran.
-    private func finishTeardown(_ ending: IsolatedProcess.Ending) {
+    private func finishTeardown(_ ending: IsolatedProcess.Ending, pid: Int32) {
         if ending.endedInOrder {
             if let teardown = ending.teardown {
                 manager.recordRemoteTeardown(of: context, teardown)
@@ -128,7 +128,7 @@ final class IsolatedPlugin: AioRunPlugin {
             if ending.status == .exited(AioRunExitCode.clean) { return }
         }
         logger.error(
-            "plugin \(worker.name)'s process \(ending.how) during its teardown",
+            "plugin \(worker.name)'s process \(pid) \(ending.how) during its teardown",
             metadata: ["plugin": "\(worker.name)"]
         )
         var teardown = ending.teardown ?? RemoteTeardown()

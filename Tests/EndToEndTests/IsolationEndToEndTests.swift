@@ -681,6 +681,44 @@ final class IsolationEndToEndTests: XCTestCase {
         assertNoWorkerLeft(host)
     }
 
+    // MARK: - A child that cannot answer
+
+    /// A child that does not exit when told to stop (here it is stopped with SIGSTOP, so nothing in
+    /// it runs, not even its own time limit) is killed with its process group once its time
+    /// limit plus 2 s has passed, and named; its row says abandoned, the plugin loaded before it
+    /// is still torn down, and the exit code is 70.
+    func testAChildThatDoesNotExitIsKilledAtItsTimeLimitAndNamed() throws {
+        let host = try ChildProcess.host([
+            "--isolate", "--task-shutdown-timeout", "1", Products.plugin("hello"), crasher,
+        ])
+        defer { if host.process.isRunning { host.send(SIGKILL) } }
+        try host.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
+        let workers = try IsolatedChildren.waitForWorkers(2, of: host, within: .seconds(10))
+        let stuck = try XCTUnwrap(workers["crasher"])
+        XCTAssertEqual(kill(stuck.pid, SIGSTOP), 0)
+        host.send(SIGTERM)
+        let started = try host.waitForLine(containing: "shutdown started by SIGTERM", within: .seconds(10))
+        let killed = try host.waitForLine(
+            containing: "did not exit within 3.000s of being told to stop and was killed (SIGKILL)",
+            within: .seconds(20)
+        )
+        XCTAssertTrue(killed.text.contains(" error [crasher] plugin crasher's process "), killed.text)
+        let waited = killed.at - started.at
+        XCTAssertGreaterThanOrEqual(waited, .milliseconds(2900), "killed before its time limit\n\(host.transcript)")
+        XCTAssertLessThan(waited, .seconds(10), host.transcript)
+        try host.expectExit(70, within: .seconds(30))
+        let transcript = host.transcript
+        let crasherStopped = try XCTUnwrap(host.index(of: "stopped plugin crasher in "), transcript)
+        let helloStopped = try XCTUnwrap(host.index(of: "stopped plugin hello in "), transcript)
+        XCTAssertLessThan(crasherStopped, helloStopped, transcript)
+        XCTAssertTrue(
+            host.lines(containing: "stopped plugin crasher in ").first?.contains("[abandoned 1 at wait]") ?? false,
+            transcript
+        )
+        XCTAssertNotNil(host.index(of: "its process, which did not exit within 3.000s"), transcript)
+        IsolatedChildren.waitUntilGone(Array(workers.values), within: .seconds(5))
+    }
+
     // MARK: - 9. --check
 
     /// `--check --isolate` checks each plugin and says `isolated=yes`; an entry's
