@@ -107,6 +107,14 @@ final class IsolatedPlugin: AioRunPlugin {
         if let trigger = ending.trigger, trigger.kind == "start-failed" {
             throw IsolatedPluginLost(description: "its process \(ending.how): failed to start: \(trigger.reason)")
         }
+        // Refused by its child's own checks (the library changed on disk, its initializer threw):
+        // the child's error line is the reason.
+        if case .exited(let code) = ending.status, ending.killed == nil,
+            code == AioRunExitCode.pluginRejected || code == AioRunExitCode.usage,
+            let reason = ending.lastLines.last
+        {
+            throw IsolatedPluginLost(description: "its process refused it (exit \(code)): \(reason)")
+        }
         throw IsolatedPluginLost(description: "its process \(ending.how)")
     }
 

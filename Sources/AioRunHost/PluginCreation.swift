@@ -8,11 +8,12 @@ extension Host {
     /// readiness its export declares; see ``PluginSettings/unitOptions(for:argument:readiness:)``),
     /// and returns their units, each owning its plugin's `run()`. Stops creating once a
     /// shutdown was requested meanwhile (README, "How shutdown proceeds"); records each step in
-    /// `progress`.
+    /// `progress`. With `isolated`, an isolated plugin's unit starts its child process instead
+    /// (README, "Isolation"); without (`--check`, `--inspect`), every plugin is created here.
     static func create(
         _ loaded: [LoadedPlugin],
         settings: PluginSettings,
-        isolated: IsolatedDefaults,
+        isolated: IsolatedDefaults?,
         manager: LifecycleManager,
         logger: Logger,
         progress: LoadProgress
@@ -34,7 +35,7 @@ extension Host {
             )
             do {
                 let unit: ManagedUnit
-                if let isolation = settings.isolation(for: plugin.name, argument: plugin.argument) {
+                if let isolated, let isolation = settings.isolation(for: plugin.name, argument: plugin.argument) {
                     // Its process is made when it starts; nothing of it runs here (README, "Isolation").
                     let worker = isolated.worker(plugin, config: values, options: options, limits: isolation)
                     unit = try manager.addUnit(

@@ -55,7 +55,9 @@ extension Host {
             let units = try create(
                 loaded,
                 settings: configuration.settings,
-                isolated: IsolatedDefaults(configuration, manager: manager),
+                // `--check` and `--inspect` create every plugin here, isolated or not, so that
+                // both modes are checked alike (README, "Isolation").
+                isolated: configuration.mode == .run ? IsolatedDefaults(configuration, manager: manager) : nil,
                 manager: manager,
                 logger: logger,
                 progress: progress

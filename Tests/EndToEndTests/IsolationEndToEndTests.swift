@@ -681,6 +681,36 @@ final class IsolationEndToEndTests: XCTestCase {
         assertNoWorkerLeft(host)
     }
 
+    // MARK: - An initializer that throws
+
+    /// An isolated plugin's initializer runs in its child, at its start: when it throws, the
+    /// start fails (69) with the child's own refusal as the reason, after the plugin before it
+    /// started and before it is torn down. `--check --isolate` creates it in the host and refuses
+    /// it before anything starts (65), as for a plugin in process.
+    func testAnIsolatedInitializerThatThrowsFailsTheStartAndCheckRefusesIt() throws {
+        let faulty = Products.plugin("faulty")
+        let arguments = ["--isolate", Products.plugin("hello"), faulty, "--set", "faulty.mode=init-throws"]
+        let host = try ChildProcess.host(arguments)
+        defer { if host.process.isRunning { host.send(SIGKILL) } }
+        try host.expectExit(69, within: .seconds(60))
+        let transcript = host.transcript
+        XCTAssertNotNil(
+            host.index(
+                of: "plugin faulty failed to start: its process refused it (exit 65): aiorun-host: error: plugin"
+            ),
+            transcript
+        )
+        XCTAssertNotNil(host.index(of: "the plugin's initializer threw: faulty refuses to start"), transcript)
+        XCTAssertNil(host.index(of: "ready: 2 plugins running"), transcript)
+        XCTAssertNotNil(host.index(of: "stopped plugin hello"), transcript)
+        assertNoWorkerLeft(host)
+
+        let check = try ChildProcess.host(["--check"] + arguments)
+        try check.expectExit(65, within: .seconds(60))
+        XCTAssertNotNil(check.index(of: "the plugin's initializer threw: faulty refuses to start"), check.transcript)
+        XCTAssertTrue(IsolatedChildren.workers(of: check.process.processIdentifier).isEmpty)
+    }
+
     // MARK: - A child that cannot answer
 
     /// A child that does not exit when told to stop (here it is stopped with SIGSTOP, so nothing in
