@@ -26,6 +26,11 @@ public struct LifecycleOptions: Sendable {
     /// shutdown report) for it, so here they are debug lines and the report is not logged.
     package var reportsToHost = false
 
+    /// Whether a failure after ready ends this manager's run (``ShutdownTrigger/unitFailed(plugin:reason:)``)
+    /// instead of being restarted or logged: an isolated plugin's child whose host restarts it on
+    /// failure (README, "Isolation").
+    package var endsOnFailure = false
+
     /// The level of a routine line that is logged at `level` (see ``reportsToHost``).
     package func routine(_ level: Logger.Level) -> Logger.Level { reportsToHost ? .debug : level }
     /// Why the first SIGINT/SIGTERM is ignored, if it is: an isolated plugin's child takes its

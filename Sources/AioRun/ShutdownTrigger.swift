@@ -16,6 +16,9 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
     /// A unit whose work runs elsewhere was lost after it was ready, with no restart (README,
     /// "Isolation"): an isolated plugin's process ended on its own.
     case unitLost(plugin: String, reason: String)
+    /// In an isolated plugin's child whose host restarts it: the plugin failed after it was ready
+    /// (README, "Isolation"); the child ends so that its host applies the restart policy.
+    case unitFailed(plugin: String, reason: String)
     /// The host that runs this process as an isolated plugin's child stops it (README,
     /// "Isolation"); `reason` is the host's own trigger.
     case hostStopping(reason: String)
@@ -31,6 +34,7 @@ public enum ShutdownTrigger: Sendable, CustomStringConvertible {
         case .stoppedWithError(let plugin, let error): return "\(plugin) stopped with an error: \(error)"
         case .unitLost(let plugin, let reason): return "plugin \(plugin) was lost: \(reason)"
         case .hostStopping(let reason): return "the host's shutdown (\(reason))"
+        case .unitFailed(let plugin, let reason): return "plugin \(plugin) failed: \(reason)"
         }
     }
 }

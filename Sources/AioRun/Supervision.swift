@@ -178,6 +178,15 @@ struct Supervision {
         wasReady: Bool = false
     ) {
         startupTimers.removeValue(forKey: ObjectIdentifier(unit))?.cancel()
+        if options.endsOnFailure && wasReady {
+            // An isolated plugin's child: its host restarts it in a fresh process.
+            logger.error(
+                "plugin \(slot.name) failed: \(reason); its process ends so that the host restarts it",
+                metadata: ["plugin": "\(slot.name)"]
+            )
+            manager.latch.fire(.unitFailed(plugin: slot.name, reason: reason))
+            return
+        }
         let policy = slot.settings.restart
         if policy.mode == .onFailure {
             guard let recent = slot.takeRestart() else {

@@ -35,6 +35,7 @@ public enum Host {
         if let channel {
             options = configuration.lifecycleOptions(observer: channel.observer)
             options.reportsToHost = true
+            options.endsOnFailure = channel.endsOnFailure
             options.ignoresFirstSignal = "an isolated plugin's process stops when its host tells it to"
         } else {
             options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment(logger: logger))

@@ -94,18 +94,40 @@ final class IsolatedPlugin: AioRunPlugin {
             finishTeardown(ending, pid: process.pid)
             return
         }
-        if let trigger = ending.trigger, let mirrored = mirror(trigger) {
-            if let teardown = ending.teardown { manager.recordRemoteTeardown(of: context, teardown) }
+        try judge(ending, pid: process.pid)
+    }
+
+    /// The process ended on its own (see the type's comment): a shutdown it started is taken
+    /// over, with an abandonment recorded if it did not end as that shutdown ends (a crash in its
+    /// teardown, a forged trigger); any other end is a failure, logged with its last lines,
+    /// unless the host is stopping already: then it is recorded as what its teardown abandoned
+    /// (exit 70), since nothing would restart it and a failure now is no longer judged.
+    private func judge(_ ending: IsolatedProcess.Ending, pid: Int32) throws {
+        let trigger = ending.trigger
+        if let trigger, let mirrored = mirror(trigger) {
+            if ending.endedAs(trigger.kind), let teardown = ending.teardown {
+                manager.recordRemoteTeardown(of: context, teardown)
+            } else if !ending.endedAs(trigger.kind) {
+                logLoss(ending, pid: pid, when: ", once its own shutdown had started (\(mirrored))")
+                recordAbandonment(ending)
+            }
             manager.triggerShutdown(mirrored)
             return
         }
-        let lines = ending.lastLines.map { "\"\($0)\"" }.joined(separator: " | ")
-        logger.error(
-            "plugin \(worker.name)'s process \(process.pid) \(ending.how) after \(ending.lifetime.seconds); last lines: \(lines.isEmpty ? "none" : lines)",
-            metadata: ["plugin": "\(worker.name)"]
-        )
-        if let trigger = ending.trigger, trigger.kind == "start-failed" {
-            throw IsolatedPluginLost(description: "its process \(ending.how): failed to start: \(trigger.reason)")
+        logLoss(ending, pid: pid, when: "")
+        if manager.shutdownRequested != nil {
+            recordAbandonment(ending)
+            return
+        }
+        switch trigger?.kind {
+        case "start-failed":
+            throw IsolatedPluginLost(
+                description: "its process \(ending.how): failed to start: \(trigger?.reason ?? "")"
+            )
+        case "failed":
+            throw IsolatedPluginLost(description: "its plugin failed in its process: \(trigger?.reason ?? "")")
+        default:
+            break
         }
         // Refused by its child's own checks (the library changed on disk, its initializer threw):
         // the child's error line is the reason.
@@ -116,6 +138,27 @@ final class IsolatedPlugin: AioRunPlugin {
             throw IsolatedPluginLost(description: "its process refused it (exit \(code)): \(reason)")
         }
         throw IsolatedPluginLost(description: "its process \(ending.how)")
+    }
+
+    /// `plugin web's process 4242 died of signal 11 (SIGSEGV) after 1.234s; last lines: "…"`.
+    private func logLoss(_ ending: IsolatedProcess.Ending, pid: Int32, when: String) {
+        // A failure the child reported and ended for, in order: its own lines said it already.
+        if ending.trigger?.kind == "failed" && ending.endedAs("failed") { return }
+        let lines = ending.lastLines.map { "\"\($0)\"" }.joined(separator: " | ")
+        logger.error(
+            "plugin \(worker.name)'s process \(pid) \(ending.how) after \(ending.lifetime.seconds)\(when); last lines: \(lines.isEmpty ? "none" : lines)",
+            metadata: ["plugin": "\(worker.name)"]
+        )
+    }
+
+    /// Records that the plugin's process abandoned what it ran (exit 70), as it ended: a report
+    /// it sent is kept, with its process added as abandoned.
+    private func recordAbandonment(_ ending: IsolatedProcess.Ending) {
+        var teardown = ending.teardown ?? RemoteTeardown()
+        teardown.expiredIn = teardown.expiredIn ?? .wait
+        teardown.abandonedCount = max(teardown.abandonedCount, 1)
+        teardown.abandonedDescription = "its process, which \(ending.how)"
+        manager.recordRemoteTeardown(of: context, teardown)
     }
 
     /// Tells the process to stop, within the plugin's teardown time limit plus ``margin``.
@@ -139,11 +182,7 @@ final class IsolatedPlugin: AioRunPlugin {
             "plugin \(worker.name)'s process \(pid) \(ending.how) during its teardown",
             metadata: ["plugin": "\(worker.name)"]
         )
-        var teardown = ending.teardown ?? RemoteTeardown()
-        teardown.expiredIn = teardown.expiredIn ?? .wait
-        teardown.abandonedCount = max(teardown.abandonedCount, 1)
-        teardown.abandonedDescription = "its process, which \(ending.how)"
-        manager.recordRemoteTeardown(of: context, teardown)
+        recordAbandonment(ending)
     }
 
     /// The host's trigger for a shutdown that the child started by itself, if it is one the

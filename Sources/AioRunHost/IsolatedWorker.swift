@@ -36,6 +36,9 @@ struct IsolatedWorker: Sendable {
     var loadTimeout: Duration
     /// Its open-files limit, if any (set before the plugin is loaded).
     var openFilesLimit: Int?
+    /// Whether its host restarts it on failure: then a failure after ready ends the child (the
+    /// host restarts it in a fresh one) instead of being an unhandled error it runs on with.
+    var restartsOnFailure = false
 
     /// The arguments that carry this description to the child.
     var arguments: [String] {
@@ -46,6 +49,7 @@ struct IsolatedWorker: Sendable {
             "allow-insecure-plugins=\(allowInsecurePlugins)", "load-timeout=\(Self.seconds(loadTimeout))",
         ]
         if let openFilesLimit { arguments.append("open-files-limit=\(openFilesLimit)") }
+        if restartsOnFailure { arguments.append("restarts-on-failure=true") }
         for (key, value) in config.sorted(by: { $0.key < $1.key }) { arguments.append("config=\(key)=\(value)") }
         return arguments
     }
@@ -85,6 +89,7 @@ struct IsolatedWorker: Sendable {
         allowInsecurePlugins = fields["allow-insecure-plugins"] == "true"
         logLevel = level
         openFilesLimit = fields["open-files-limit"].flatMap(Int.init)
+        restartsOnFailure = fields["restarts-on-failure"] == "true"
     }
 
     /// A description made by the parent.
@@ -145,7 +150,8 @@ struct IsolatedWorker: Sendable {
                 terminateProcess(AioRunExitCode.usage)
             }
         }
-        await Host.runAndExit(worker.configuration, channel: WorkerChannel(fd: IsolationChannel.childDescriptor))
+        let channel = WorkerChannel(fd: IsolationChannel.childDescriptor, endsOnFailure: worker.restartsOnFailure)
+        await Host.runAndExit(worker.configuration, channel: channel)
     }
 
     /// `1.5` for 1.5 s, as `Double` reads it back.
@@ -161,6 +167,9 @@ struct IsolatedWorker: Sendable {
 struct WorkerChannel: Sendable {
     /// The child's end of the channel.
     let fd: Int32
+    /// Whether a failure after ready ends the child, for its host to restart it (see
+    /// ``IsolatedWorker/restartsOnFailure``).
+    let endsOnFailure: Bool
 
     /// The lifecycle hooks that report to the parent.
     var observer: LifecycleObserver {
@@ -234,6 +243,7 @@ struct WorkerChannel: Sendable {
         case .stoppedWithError(_, let error): return ("stopped-with-error", error)
         case .unhandledError(_, let what): return ("unhandled-error", what)
         case .startFailed(_, let reason): return ("start-failed", reason)
+        case .unitFailed(_, let reason): return ("failed", reason)
         case .hostStopping(let reason): return ("host", reason)
         default: return ("other", "\(trigger)")
         }
@@ -289,6 +299,7 @@ struct IsolatedDefaults: Sendable {
         worker.logLevel = logLevel
         worker.allowInsecurePlugins = allowInsecurePlugins
         worker.openFilesLimit = limits.openFilesLimit
+        worker.restartsOnFailure = options.restart?.mode == .onFailure
         return worker
     }
 }

@@ -34,12 +34,14 @@ enum IsolationChannel {
         return (fds[0], fds[1])
     }
 
-    /// Sends one message on `fd`, waiting for room if need be. False if the other end is gone.
+    /// Sends one message on `fd`, waiting for room if need be (with `wait` false, never: a full
+    /// socket drops it). False if the other end is gone or it was dropped.
     @discardableResult
-    static func send(_ fields: [(String, String)], on fd: Int32) -> Bool {
+    static func send(_ fields: [(String, String)], on fd: Int32, wait: Bool = true) -> Bool {
         let bytes = Array(fields.map { "\($0.0)=\(escape($0.1))" }.joined(separator: "\n").utf8)
+        let flags = Int32(MSG_NOSIGNAL) | (wait ? 0 : Int32(MSG_DONTWAIT))
         while true {
-            let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, flags) }
             if sent >= 0 { return true }
             if errno != EINTR { return false }
         }

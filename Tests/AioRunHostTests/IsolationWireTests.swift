@@ -96,15 +96,16 @@ final class IsolationWireTests: XCTestCase {
     }
 
     func testLinesAreSplitWholeAndLongOnesCut() {
-        var splitter = LineSplitter()
-        XCTAssertEqual(splitter.take(Array("one\ntw".utf8)[...]), ["one"])
-        XCTAssertEqual(splitter.take(Array("o\n\nthree".utf8)[...]), ["two", ""])
+        var splitter = LineSplitter(limit: 8)
+        XCTAssertEqual(splitter.take(Array("one\ntw".utf8)[...]), [Array("one".utf8)])
+        XCTAssertEqual(splitter.take(Array("o\n\nthree".utf8)[...]), [Array("two".utf8), []])
         XCTAssertEqual(splitter.rest(), ["three"])
         XCTAssertEqual(splitter.rest(), [])
-        let long = [UInt8](repeating: UInt8(ascii: "x"), count: LineSplitter.limit + 10)
-        let lines = splitter.take(long[...])
-        XCTAssertEqual(lines.map(\.count), [LineSplitter.limit])
-        XCTAssertEqual(splitter.rest().map(\.count), [10])
+        let bytes: [UInt8] = [0x80, 0xFF, 0x00, 0x1B]
+        XCTAssertEqual(splitter.take((bytes + [10])[...]), [bytes], "bytes are kept as they are")
+        let long = [UInt8](repeating: UInt8(ascii: "x"), count: 8 * 2 + 3)
+        XCTAssertEqual(splitter.take(long[...]).map(\.count), [8, 8])
+        XCTAssertEqual(splitter.take(Array("y\n".utf8)[...]).map(\.count), [4], "the rest of the long line")
     }
 
     func testSizesAreNamedInMebibytes() {

@@ -38,6 +38,11 @@ import Synchronization
 ///   whatever cancellation says, so that teardown hits its time limit.
 /// - `print-lines`: every 10 ms prints `crasher line N` to stdout and, from a tracked task
 ///   labelled `crasher log lines`, logs `crasher log N` (N from 1 in each).
+/// - `grandchild`: starts `/bin/sleep 60` in the plugin's process group, keeping stdout and stderr
+///   (as a helper started without redirection does), logs `crasher grandchild <pid>`, then after
+///   `delay-ms` faults like `segv`.
+/// - `request-then-crash`: after `delay-ms` calls `requestShutdown`, then faults like `segv` 50 ms
+///   later, in the middle of its own teardown (an `onShutdown` callback keeps it going for 1 s).
 /// - `watch-draining`: looks at `context.isDraining` every 10 ms and logs `crasher sees draining`
 ///   once it is true (the host's drain delay must reach an isolated plugin too).
 final class CrasherPlugin: AioRunPlugin {
@@ -57,6 +62,8 @@ final class CrasherPlugin: AioRunPlugin {
         case ignoreTerm = "ignore-term"
         case printLines = "print-lines"
         case watchDraining = "watch-draining"
+        case grandchild
+        case requestThenCrash = "request-then-crash"
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -112,6 +119,26 @@ final class CrasherPlugin: AioRunPlugin {
             fputs("crasher: about to fatalError\n", stderr)
             fflush(stderr)
             fatalError("crasher boom")
+        case .grandchild:
+            var pid = pid_t()
+            var arguments: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup("60"), nil]
+            defer { for argument in arguments { free(argument) } }
+            guard posix_spawn(&pid, "/bin/sleep", nil, nil, &arguments, nil) == 0 else {
+                throw Failure(description: "crasher: cannot start /bin/sleep")
+            }
+            context.log.info("crasher grandchild \(pid)")
+            try await Task.sleep(for: delay)
+            Self.storeThroughInvalidPointer()
+            throw Failure(description: "crasher: the store through an invalid pointer did not fault")
+        case .requestThenCrash:
+            // Its teardown lasts a second (this callback), and the fault comes 50 ms into it.
+            context.onShutdown("crasher slow callback") { try? await Task.sleep(for: .seconds(1)) }
+            try await Task.sleep(for: delay)
+            context.requestShutdown(reason: "crasher asked to stop")
+            Task.detached {
+                usleep(50_000)
+                Self.storeThroughInvalidPointer()
+            }
         case .segv:
             try await Task.sleep(for: delay)
             Self.storeThroughInvalidPointer()
