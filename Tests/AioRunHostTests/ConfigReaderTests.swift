@@ -197,23 +197,8 @@ final class ConfigReaderTests: XCTestCase {
             ),
         ]
         for (key, value, message) in cases {
-            let top = ConfigTable([(key, value)])
-            XCTAssertEqual(
-                usageError { try ConfigFile.read(top, text: "# a comment\n\(key) = x\n", path: "f.toml") },
-                "--config f.toml:2: \(message)",
-                key
-            )
-            guard key != "drain-delay" && key != "concurrent-start" else { continue }
-            let entry = ConfigTable([
-                ("plugin", .array([.table(ConfigTable([("load", .string("web")), (key, value)]))]))
-            ])
-            XCTAssertEqual(
-                usageError {
-                    try ConfigFile.read(entry, text: "[[plugin]]\nload = \"web\"\n\(key) = x\n", path: "f.toml")
-                },
-                "--config f.toml:3: \(message)",
-                key
-            )
+            // drain-delay and concurrent-start are host-wide only.
+            assertRefused(key, value, message, inEntryToo: key != "drain-delay" && key != "concurrent-start")
         }
     }
 
@@ -295,23 +280,36 @@ final class ConfigReaderTests: XCTestCase {
             ("open-files-limit", .int(15), "key \"open-files-limit\" must be an integer from 16 to 1048576"),
             ("open-files-limit", .string("64"), "key \"open-files-limit\" must be an integer from 16 to 1048576"),
         ]
-        for (key, value, message) in cases {
-            let top = ConfigTable([(key, value)])
-            XCTAssertEqual(
-                usageError { try ConfigFile.read(top, text: "# a comment\n\(key) = x\n", path: "f.toml") },
-                "--config f.toml:2: \(message)",
-                key
-            )
-            let entry = ConfigTable([
-                ("plugin", .array([.table(ConfigTable([("load", .string("web")), (key, value)]))]))
-            ])
-            XCTAssertEqual(
-                usageError {
-                    try ConfigFile.read(entry, text: "[[plugin]]\nload = \"web\"\n\(key) = x\n", path: "f.toml")
-                },
-                "--config f.toml:3: \(message)",
-                key
-            )
-        }
+        for (key, value, message) in cases { assertRefused(key, value, message, inEntryToo: true) }
+    }
+
+    /// `key = value` is refused with `message` at the top level (line 2) and, with `inEntryToo`,
+    /// in a `[[plugin]]` entry (line 3).
+    private func assertRefused(
+        _ key: String,
+        _ value: ConfigValue,
+        _ message: String,
+        inEntryToo: Bool,
+        line: UInt = #line
+    ) {
+        let top = ConfigTable([(key, value)])
+        XCTAssertEqual(
+            usageError { try ConfigFile.read(top, text: "# a comment\n\(key) = x\n", path: "f.toml") },
+            "--config f.toml:2: \(message)",
+            key,
+            line: line
+        )
+        guard inEntryToo else { return }
+        let entry = ConfigTable([
+            ("plugin", .array([.table(ConfigTable([("load", .string("web")), (key, value)]))]))
+        ])
+        XCTAssertEqual(
+            usageError {
+                try ConfigFile.read(entry, text: "[[plugin]]\nload = \"web\"\n\(key) = x\n", path: "f.toml")
+            },
+            "--config f.toml:3: \(message)",
+            key,
+            line: line
+        )
     }
 }
