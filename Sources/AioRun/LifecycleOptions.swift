@@ -25,14 +25,10 @@ public struct LifecycleOptions: Sendable {
     /// "Isolation"): the host logs the routine lines (ready, shutdown started, stopped, the
     /// shutdown report) for it, so here they are debug lines and the report is not logged.
     package var reportsToHost = false
-
-    /// Whether a failure after ready ends this manager's run (``ShutdownTrigger/unitFailed(plugin:reason:)``)
-    /// instead of being restarted or logged: an isolated plugin's child whose host restarts it on
-    /// failure (README, "Isolation").
+    /// Whether a failure after ready ends this manager's run
+    /// (``ShutdownTrigger/unitFailed(plugin:reason:)``) instead of being restarted or logged: an
+    /// isolated plugin's child whose host restarts it on failure (README, "Isolation").
     package var endsOnFailure = false
-
-    /// The level of a routine line that is logged at `level` (see ``reportsToHost``).
-    package func routine(_ level: Logger.Level) -> Logger.Level { reportsToHost ? .debug : level }
     /// Why the first SIGINT/SIGTERM is ignored, if it is: an isolated plugin's child takes its
     /// stop from its host, so that a signal sent to every process at once (systemd's
     /// `KillMode=control-group`) cannot break the reverse order (README, "Isolation"). A second
@@ -56,6 +52,9 @@ public struct LifecycleOptions: Sendable {
         self.executorWorkers = executorWorkers
         self.stopOnUnhandledErrors = stopOnUnhandledErrors
     }
+
+    /// The level of a routine line that is logged at `level` (see ``reportsToHost``).
+    package func routine(_ level: Logger.Level) -> Logger.Level { reportsToHost ? .debug : level }
 
     /// `min(32, cores + 4)`, CPython's ThreadPoolExecutor default that aiorun uses.
     public static var defaultExecutorWorkers: Int { ExecutorPool.defaultWorkers }
