@@ -55,6 +55,8 @@ public enum Host {
         if configuration.mode != .run {
             return CheckReport.finish(plugins, of: configuration, manager: manager)
         }
+        // A held isolated plugin's child waits for its host's turn to start it (README, "Isolation").
+        await channel?.holdUntilStarted()
         PluginExitGuard.enter(.running)
         return await manager.run(plugins.units).exitCode
     }

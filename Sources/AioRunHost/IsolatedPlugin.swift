@@ -25,20 +25,62 @@ final class IsolatedPlugin: AioRunPlugin {
     private let logger: Logger
     private let process = LockedValue<IsolatedProcess?>(nil)
 
+    /// Why a held child did not create its plugin (see ``waitUntilCreated(giveUp:)``).
+    struct NotCreated: Error, CustomStringConvertible {
+        let description: String
+    }
+
     /// An isolated plugin instance: `worker` says how its child runs, `limits` what it may use.
+    /// With `holds` (a first instance, made while the host loads), its child is started now: it
+    /// loads and creates the plugin meanwhile, and runs it only when the unit starts (README,
+    /// "Isolation"); otherwise (a restart) the child is started when the unit starts.
     init(
         context: PluginContext,
         manager: LifecycleManager,
         worker: IsolatedWorker,
         limits: IsolationSettings,
-        logger: Logger
-    ) {
+        logger: Logger,
+        holds: Bool
+    ) throws(IsolatedProcess.StartFailure) {
         self.context = context
         self.manager = manager
         self.worker = worker
         self.limits = limits
         self.logger = logger
         context.onShutdown("stop the plugin's process") { [self] in stop() }
+        guard holds else { return }
+        var held = worker
+        held.holdsBeforeStart = true
+        let process = try IsolatedProcess.startBlocking(held, limits: limits, logger: logger) { [context] in
+            context.reportReady()
+        }
+        self.process.withLock { $0 = process }
+        logRunning(process)
+    }
+
+    /// For an instance that holds: waits until its child has created the plugin; throws the
+    /// child's own reason when it could not (its library changed, its initializer threw), which
+    /// rejects the plugin before anything starts, as in process. Stops waiting when `giveUp`
+    /// says so (a shutdown while the host loads).
+    func waitUntilCreated(giveUp: () -> Bool) throws(NotCreated) {
+        guard let process = process.withLock({ $0 }), let ending = process.waitUntilCreated(giveUp: giveUp) else {
+            return
+        }
+        // The child's own error line names the file and the step already: its reason is the rest.
+        let said = ending.lastLines.last.map { line in
+            let parts = line.split(separator: ": ", omittingEmptySubsequences: false)
+            return parts.count > 4 && line.hasPrefix("aiorun-host: error: ")
+                ? parts.dropFirst(4).joined(separator: ": ") : line
+        }
+        throw NotCreated(description: "\(said ?? "its process \(ending.how)") (in its process, which \(ending.how))")
+    }
+
+    /// `plugin web runs isolated in process 4242`.
+    private func logRunning(_ process: IsolatedProcess) {
+        logger.info(
+            "plugin \(worker.name) runs isolated in process \(process.pid)",
+            metadata: ["plugin": "\(worker.name)"]
+        )
     }
 
     /// The unit's time limits: the plugin's own, plus ``margin`` for its process (the host kills
@@ -67,21 +109,24 @@ final class IsolatedPlugin: AioRunPlugin {
     /// Starts the process, waits for its end, and judges it (see the type's comment).
     func run() async throws {
         let process: IsolatedProcess
-        do {
-            process = try await IsolatedProcess.start(worker, limits: limits, logger: logger) { [context] in
-                context.reportReady()
+        if let held = self.process.withLock({ $0 }) {
+            // Started while the host loaded, its plugin created: its turn has come.
+            process = held
+            process.releaseHold()
+        } else {
+            do {
+                process = try await IsolatedProcess.start(worker, limits: limits, logger: logger) { [context] in
+                    context.reportReady()
+                }
+            } catch {
+                throw IsolatedPluginLost(description: error.description)
             }
-        } catch {
-            throw IsolatedPluginLost(description: error.description)
+            self.process.withLock { $0 = process }
+            logRunning(process)
         }
         let key = ObjectIdentifier(self)
         Self.running.withLock { $0[key] = process }
         defer { _ = Self.running.withLock { $0.removeValue(forKey: key) } }
-        self.process.withLock { $0 = process }
-        logger.info(
-            "plugin \(worker.name) runs isolated in process \(process.pid)",
-            metadata: ["plugin": "\(worker.name)"]
-        )
         // Told to stop before its process existed (a shutdown during its start): stop it now.
         if context.isDraining || Task.isCancelled { stop() }
 

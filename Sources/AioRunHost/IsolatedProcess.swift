@@ -104,6 +104,8 @@ final class IsolatedProcess: Sendable {
         var ending: Ending?
         var waiters: [CheckedContinuation<Ending, Never>] = []
         var lastLines: [String] = []
+        /// Whether a held child said its plugin is created (``IsolatedWorker/holdsBeforeStart``).
+        var created = false
     }
 
     /// The plugin instance's name.
@@ -153,15 +155,64 @@ final class IsolatedProcess: Sendable {
         ready: @escaping @Sendable () -> Void
     ) async throws(StartFailure) -> IsolatedProcess {
         let started: Result<IsolatedProcess, StartFailure> = await withCheckedContinuation { continuation in
-            OwnThread.start("aiorun-isolated") {
-                let spawned = Result { () throws(StartFailure) in try spawn(worker, logger: logger) }
-                continuation.resume(returning: spawned.map(\.process))
-                if case .success(let (process, pipes)) = spawned {
-                    process.watch(pipes: pipes, limits: limits, ready: ready)
-                }
-            }
+            spawnAndWatch(worker, limits: limits, logger: logger, ready: ready) { continuation.resume(returning: $0) }
         }
         return try started.get()
+    }
+
+    /// ``start(_:limits:logger:ready:)`` for a caller that may block (the host's loading thread):
+    /// returns once the child runs.
+    static func startBlocking(
+        _ worker: IsolatedWorker,
+        limits: IsolationSettings,
+        logger: Logger,
+        ready: @escaping @Sendable () -> Void
+    ) throws(StartFailure) -> IsolatedProcess {
+        let started = LockedValue<Result<IsolatedProcess, StartFailure>?>(nil)
+        spawnAndWatch(worker, limits: limits, logger: logger, ready: ready) { result in
+            started.withLock { $0 = result }
+        }
+        while true {
+            if let result = started.withLock({ $0 }) { return try result.get() }
+            var pause = timespec(tv_sec: 0, tv_nsec: 200_000)
+            nanosleep(&pause, nil)
+        }
+    }
+
+    /// Spawns the child from a thread of its own, hands the result to `delivered`, and watches
+    /// the child on that thread until it ends (the parent-death signal is tied to the thread that
+    /// spawned the child, so it must live as long as the child).
+    private static func spawnAndWatch(
+        _ worker: IsolatedWorker,
+        limits: IsolationSettings,
+        logger: Logger,
+        ready: @escaping @Sendable () -> Void,
+        delivered: @escaping @Sendable (Result<IsolatedProcess, StartFailure>) -> Void
+    ) {
+        OwnThread.start("aiorun-isolated") {
+            let spawned = Result { () throws(StartFailure) in try spawn(worker, logger: logger) }
+            delivered(spawned.map(\.process))
+            if case .success(let (process, pipes)) = spawned {
+                process.watch(pipes: pipes, limits: limits, ready: ready)
+            }
+        }
+    }
+
+    /// For a held child: waits until it says its plugin is created, or ends (its ending is
+    /// returned: it could not load or create the plugin), or `giveUp` says to stop waiting.
+    func waitUntilCreated(giveUp: () -> Bool) -> Ending? {
+        while true {
+            let (created, ending) = state.withLock { ($0.created, $0.ending) }
+            if let ending { return ending }
+            if created || giveUp() { return nil }
+            var pause = timespec(tv_sec: 0, tv_nsec: 200_000)
+            nanosleep(&pause, nil)
+        }
+    }
+
+    /// Lets a held child run its plugin.
+    func releaseHold() {
+        send([("START", "1")])
     }
 
     /// Tells the child to tear its plugin down, for `reason`, and kills it if it has not exited

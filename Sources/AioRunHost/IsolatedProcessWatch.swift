@@ -176,6 +176,7 @@ extension IsolatedProcess {
 
     /// One message from the child.
     private func take(_ message: IsolationChannel.Message, ready: @Sendable () -> Void) {
+        if message["CREATED"] != nil { state.withLock { $0.created = true } }
         if message["READY"] != nil { ready() }
         if let kind = message["TRIGGER"] {
             state.withLock { $0.trigger = (kind, message["REASON"] ?? "") }

@@ -39,6 +39,10 @@ struct IsolatedWorker: Sendable {
     /// Whether its host restarts it on failure: then a failure after ready ends the child (the
     /// host restarts it in a fresh one) instead of being an unhandled error it runs on with.
     var restartsOnFailure = false
+    /// Whether it loads and creates its plugin, says `CREATED`, and then waits for the host's
+    /// `START` before running it (a first instance, started while the host loads: README,
+    /// "Isolation"); a restarted one starts at once.
+    var holdsBeforeStart = false
 
     /// The arguments that carry this description to the child.
     var arguments: [String] {
@@ -50,6 +54,7 @@ struct IsolatedWorker: Sendable {
         ]
         if let openFilesLimit { arguments.append("open-files-limit=\(openFilesLimit)") }
         if restartsOnFailure { arguments.append("restarts-on-failure=true") }
+        if holdsBeforeStart { arguments.append("holds-before-start=true") }
         for (key, value) in config.sorted(by: { $0.key < $1.key }) { arguments.append("config=\(key)=\(value)") }
         return arguments
     }
@@ -90,6 +95,7 @@ struct IsolatedWorker: Sendable {
         logLevel = level
         openFilesLimit = fields["open-files-limit"].flatMap(Int.init)
         restartsOnFailure = fields["restarts-on-failure"] == "true"
+        holdsBeforeStart = fields["holds-before-start"] == "true"
     }
 
     /// A description made by the parent.
@@ -150,7 +156,11 @@ struct IsolatedWorker: Sendable {
                 terminateProcess(AioRunExitCode.usage)
             }
         }
-        let channel = WorkerChannel(fd: IsolationChannel.childDescriptor, endsOnFailure: worker.restartsOnFailure)
+        let channel = WorkerChannel(
+            fd: IsolationChannel.childDescriptor,
+            endsOnFailure: worker.restartsOnFailure,
+            holds: worker.holdsBeforeStart
+        )
         await Host.runAndExit(worker.configuration, channel: channel)
     }
 
@@ -170,6 +180,26 @@ struct WorkerChannel: Sendable {
     /// Whether a failure after ready ends the child, for its host to restart it (see
     /// ``IsolatedWorker/restartsOnFailure``).
     let endsOnFailure: Bool
+    /// Whether the child waits for `START` once its plugin is created (see
+    /// ``IsolatedWorker/holdsBeforeStart``).
+    let holds: Bool
+    /// Opened by `START`, `STOP` or the channel's end.
+    private let gate = StartGate()
+
+    /// The child's channel on `fd`.
+    init(fd: Int32, endsOnFailure: Bool, holds: Bool) {
+        self.fd = fd
+        self.endsOnFailure = endsOnFailure
+        self.holds = holds
+    }
+
+    /// When the child holds: says `CREATED` and waits until the host says `START` (or stops it:
+    /// then nothing starts, and the child ends with the shutdown that began meanwhile).
+    func holdUntilStarted() async {
+        guard holds else { return }
+        IsolationChannel.send([("CREATED", "1")], on: fd)
+        await gate.wait()
+    }
 
     /// The lifecycle hooks that report to the parent.
     var observer: LifecycleObserver {
@@ -221,10 +251,15 @@ struct WorkerChannel: Sendable {
                 guard let message = IsolationChannel.receive(on: fd, wait: false) else {
                     if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
                     manager.triggerShutdown(.hostStopping(reason: "the channel to the host closed"))
+                    gate.open()
                     return
                 }
                 if message["DRAIN"] != nil { manager.markAllDraining() }
-                if let reason = message["STOP"] { manager.triggerShutdown(.hostStopping(reason: reason)) }
+                if let reason = message["STOP"] {
+                    manager.triggerShutdown(.hostStopping(reason: reason))
+                    gate.open()
+                }
+                if message["START"] != nil { gate.open() }
             }
         }
     }
@@ -301,5 +336,36 @@ struct IsolatedDefaults: Sendable {
         worker.openFilesLimit = limits.openFilesLimit
         worker.restartsOnFailure = options.restart?.mode == .onFailure
         return worker
+    }
+}
+
+/// A gate that opens once: the held child's wait for the host's `START`.
+final class StartGate: Sendable {
+    private struct State {
+        var open = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = LockedValue(State())
+
+    /// Waits until the gate is open.
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let isOpen = state.withLock { state -> Bool in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
+            }
+            if isOpen { continuation.resume() }
+        }
+    }
+
+    /// Opens the gate and lets every waiter through.
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
