@@ -113,11 +113,7 @@ enum SelfChild {
     /// most 15 bytes: a child started from `/proc/self/exe` is otherwise shown as `exe`. Written
     /// to `/proc/self/comm`, which is the main thread's whichever thread writes it.
     static func nameProcess(_ name: String) {
-        let fd = open("/proc/self/comm", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let bytes = Array(name.utf8.prefix(15))
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        ThreadName.setProcess(name)
     }
 
     /// For the child: its standard output and error are memory files that the host reads back
