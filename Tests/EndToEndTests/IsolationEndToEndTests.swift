@@ -253,10 +253,7 @@ final class IsolationEndToEndTests: XCTestCase {
         )
         let restarted = try host.waitForLine(containing: "crasher survived (state file present)", within: .seconds(30))
         XCTAssertTrue(restarted.text.contains("[crasher]"), restarted.text)
-        XCTAssertTrue(
-            host.lines(containing: "plugin crasher ready in").last?.contains("(restart 1)") ?? false,
-            host.transcript
-        )
+        try host.waitForLine(containing: "plugin crasher ready in", andAlso: "(restart 1)", within: .seconds(10))
         let crashedAt = try XCTUnwrap(host.output.first { $0.text.contains("plugin crasher's process") }).at
         let beforeRestartReady = client.records.count
         try client.waitForCompleted(beforeRestartReady + 10, within: .seconds(20), host: host)
@@ -330,8 +327,7 @@ final class IsolationEndToEndTests: XCTestCase {
             failed.text
         )
         try host.waitForLine(containing: "crasher survived (state file present)", within: .seconds(30))
-        let ready = try XCTUnwrap(host.lines(containing: "plugin crasher ready in").last, host.transcript)
-        XCTAssertTrue(ready.contains("(restart 1)"), ready)
+        try host.waitForLine(containing: "plugin crasher ready in", andAlso: "(restart 1)", within: .seconds(10))
         let pids = host.lines(containing: "plugin crasher runs isolated in process")
         XCTAssertEqual(pids.count, 2, host.transcript)
         XCTAssertEqual(Set(pids.map { $0.split(separator: " ").last ?? "" }).count, 2, "the same process twice")

@@ -85,6 +85,8 @@ final class RestartEndToEndTests: XCTestCase {
             options: ["--restart", "on-failure"]
         )
         try host.waitForLine(containing: "[b] faulty working (instance 2)", within: .seconds(60))
+        // The host's line comes from its control loop, after the plugin's own line at times.
+        try host.waitForLine(containing: "ready in", andAlso: "(restart 1)", within: .seconds(10))
         let transcript = host.transcript
         let failed = try XCTUnwrap(
             host.lines(containing: "plugin b failed: reported failure: listener died in instance 1 of 1").first,

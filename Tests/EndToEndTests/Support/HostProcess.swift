@@ -67,21 +67,25 @@ final class ChildProcess: Sendable {
         kill(process.processIdentifier, signal)
     }
 
-    /// Waits until a line containing `text` appears; returns it. Fails the test on timeout.
+    /// Waits until a line containing `text` (and `other`, if given) appears; returns it. Fails
+    /// the test on timeout.
     @discardableResult
     func waitForLine(
         containing text: String,
+        andAlso other: String? = nil,
         within timeout: Duration,
         file: StaticString = #filePath,
         line: UInt = #line
     ) throws -> OutputLine {
         let deadline = ContinuousClock.now + timeout
+        let matches = { (line: OutputLine) in line.text.contains(text) && (other.map(line.text.contains) ?? true) }
         while true {
-            if let found = output.first(where: { $0.text.contains(text) }) { return found }
+            if let found = output.first(where: matches) { return found }
             if ContinuousClock.now > deadline || (buffer.isClosed && !process.isRunning) {
-                if let found = output.first(where: { $0.text.contains(text) }) { return found }
+                if let found = output.first(where: matches) { return found }
+                let also = other.map { " and \"\($0)\"" } ?? ""
                 XCTFail(
-                    "no line containing \"\(text)\" within \(timeout); output:\n\(transcript)",
+                    "no line containing \"\(text)\"\(also) within \(timeout); output:\n\(transcript)",
                     file: file,
                     line: line
                 )
