@@ -165,11 +165,11 @@ final class IsolatedPlugin: AioRunPlugin {
             return
         }
         switch trigger?.kind {
-        case "start-failed":
+        case .startFailed:
             throw IsolatedPluginLost(
                 description: "its process \(ending.how): failed to start: \(trigger?.reason ?? "")"
             )
-        case "failed":
+        case .failed:
             throw IsolatedPluginLost(description: "its plugin failed in its process: \(trigger?.reason ?? "")")
         default:
             break
@@ -188,7 +188,7 @@ final class IsolatedPlugin: AioRunPlugin {
     /// `plugin web's process 4242 died of signal 11 (SIGSEGV) after 1.234s; last lines: "…"`.
     private func logLoss(_ ending: IsolatedProcess.Ending, pid: Int32, when: String) {
         // A failure the child reported and ended for, in order: its own lines said it already.
-        if ending.trigger?.kind == "failed" && ending.endedAs("failed") { return }
+        if ending.trigger?.kind == .failed && ending.endedAs(.failed) { return }
         let lines = ending.lastLines.map { "\"\($0)\"" }.joined(separator: " | ")
         logger.error(
             "plugin \(worker.name)'s process \(pid) \(ending.how) after \(ending.lifetime.seconds)\(when); last lines: \(lines.isEmpty ? "none" : lines)",
@@ -232,12 +232,12 @@ final class IsolatedPlugin: AioRunPlugin {
 
     /// The host's trigger for a shutdown that the child started by itself, if it is one the
     /// host takes over (see ``WorkerChannel/fields(of:)``); nil for a failure.
-    private func mirror(_ trigger: (kind: String, reason: String)) -> ShutdownTrigger? {
+    private func mirror(_ trigger: (kind: ChildShutdown, reason: String)) -> ShutdownTrigger? {
         switch trigger.kind {
-        case "requested": return .requested(plugin: worker.name, reason: trigger.reason)
-        case "stopped-with-error": return .stoppedWithError(plugin: worker.name, error: trigger.reason)
-        case "unhandled-error": return .unhandledError(plugin: worker.name, what: trigger.reason)
-        default: return nil
+        case .requested: return .requested(plugin: worker.name, reason: trigger.reason)
+        case .stoppedWithError: return .stoppedWithError(plugin: worker.name, error: trigger.reason)
+        case .unhandledError: return .unhandledError(plugin: worker.name, what: trigger.reason)
+        case .startFailed, .failed, .host, .other: return nil
         }
     }
 }

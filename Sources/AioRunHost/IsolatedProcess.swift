@@ -31,14 +31,14 @@ final class IsolatedProcess: Sendable {
         let killed: Kill?
         /// Its own shutdown's trigger, if one started (its kind and reason; see
         /// ``WorkerChannel/fields(of:)``).
-        let trigger: (kind: String, reason: String)?
+        let trigger: (kind: ChildShutdown, reason: String)?
         /// Its teardown's report, if it sent one.
         let teardown: RemoteTeardown?
         /// The last lines it wrote, oldest first.
         let lastLines: [String]
         /// How long it ran.
         let lifetime: Duration
-        /// Whether it had reached its open-files limit.
+        /// The open-files limit it was seen at, if it was.
         let reachedOpenFilesLimit: Int?
 
         /// `died of signal 11 (SIGSEGV)`, `exited with code 2`, `exceeded its memory limit of …`.
@@ -65,23 +65,15 @@ final class IsolatedProcess: Sendable {
             return how
         }
 
-        /// Whether it ended as a finished teardown does: exit code 0, or 70 (something
-        /// abandoned, which its teardown report says).
-        var endedInOrder: Bool {
-            killed == nil && (status == .exited(AioRunExitCode.clean) || status == .exited(AioRunExitCode.abandoned))
-        }
+        /// Whether it ended as a teardown the host asked for ends: exit code 0, or 70
+        /// (something abandoned, which its teardown report says).
+        var endedInOrder: Bool { endedAs(.host) }
 
-        /// Whether it ended as a shutdown of `kind` that it started itself ends (see
-        /// ``WorkerChannel/fields(of:)``): with the exit code that shutdown gives, not killed.
-        func endedAs(_ kind: String) -> Bool {
+        /// Whether it ended as a shutdown of `kind` ends: with one of that shutdown's exit
+        /// codes, not killed.
+        func endedAs(_ kind: ChildShutdown) -> Bool {
             guard killed == nil, case .exited(let code) = status else { return false }
-            switch kind {
-            case "requested", "failed": return code == AioRunExitCode.clean || code == AioRunExitCode.abandoned
-            case "stopped-with-error": return code == AioRunExitCode.stoppedWithError
-            case "unhandled-error": return code == AioRunExitCode.unhandledError
-            case "start-failed": return code == AioRunExitCode.failedToStart
-            default: return false
-            }
+            return kind.exitCodes.contains(code)
         }
 
         /// `64.0 MiB`.
@@ -99,7 +91,7 @@ final class IsolatedProcess: Sendable {
     struct State {
         var stopDeadline: ContinuousClock.Instant?
         var stopLimit: Duration = .zero
-        var trigger: (kind: String, reason: String)?
+        var trigger: (kind: ChildShutdown, reason: String)?
         var teardown: RemoteTeardown?
         var ending: Ending?
         var waiters: [CheckedContinuation<Ending, Never>] = []
@@ -267,14 +259,28 @@ final class IsolatedProcess: Sendable {
         guard let pair = IsolationChannel.makePair() else { throw failure("socketpair") }
         var output: [Int32] = [-1, -1]
         var error: [Int32] = [-1, -1]
-        guard let pipe2 = Self.pipe2, pipe2(&output, O_CLOEXEC) == 0, pipe2(&error, O_CLOEXEC) == 0 else {
-            throw failure("pipe2")
+        // The host's ends stay open only if the child starts.
+        var hostEnds = [pair.host]
+        var started = false
+        defer { if !started { for fd in hostEnds where fd >= 0 { close(fd) } } }
+        guard let pipe2 = Self.pipe2, pipe2(&output, O_CLOEXEC) == 0 else {
+            let problem = failure("pipe2")
+            close(pair.child)
+            throw problem
         }
+        hostEnds.append(output[0])
+        guard pipe2(&error, O_CLOEXEC) == 0 else {
+            let problem = failure("pipe2")
+            for fd in [pair.child, output[1]] { close(fd) }
+            throw problem
+        }
+        hostEnds.append(error[0])
         // The child's ends, each moved above 2 and 3 so that its dup2 to 1, 2 and 3 always
         // makes a copy (which drops close-on-exec) rather than a no-op.
         let childEnds = [output[1], error[1], pair.child].map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
         for fd in [output[1], error[1], pair.child] { close(fd) }
-        defer { for fd in childEnds { close(fd) } }
+        defer { for fd in childEnds where fd >= 0 { close(fd) } }
+        guard !childEnds.contains(-1) else { throw StartFailure(description: "cannot start its process: fcntl failed") }
         // Reads of stderr never block the watcher.
         _ = fcntl(error[0], F_SETFL, fcntl(error[0], F_GETFL) | O_NONBLOCK)
 
@@ -296,10 +302,10 @@ final class IsolatedProcess: Sendable {
             environment: childEnvironment()
         )
         guard case .success(let pid) = spawned else {
-            for fd in [pair.host, output[0], error[0]] { close(fd) }
             if case .failure(let spawnError) = spawned { errno = spawnError.code }
             throw failure("posix_spawn")
         }
+        started = true
         // A forced exit of the host kills its process group (see terminateProcess).
         ChildProcesses.register(pid)
         let process = IsolatedProcess(name: worker.name, pid: pid, channel: pair.host, logger: logger)

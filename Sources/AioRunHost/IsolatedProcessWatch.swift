@@ -179,7 +179,7 @@ extension IsolatedProcess {
         if message["CREATED"] != nil { state.withLock { $0.created = true } }
         if message["READY"] != nil { ready() }
         if let kind = message["TRIGGER"] {
-            state.withLock { $0.trigger = (kind, message["REASON"] ?? "") }
+            state.withLock { $0.trigger = (ChildShutdown(rawValue: kind) ?? .other, message["REASON"] ?? "") }
         }
         if message["TEARDOWN"] != nil {
             var teardown = RemoteTeardown()

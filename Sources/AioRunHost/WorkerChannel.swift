@@ -41,7 +41,7 @@ struct WorkerChannel: Sendable {
         observer.ready = { _ in IsolationChannel.send([("READY", "1")], on: fd) }
         observer.shutdownStarted = { trigger in
             let (kind, reason) = Self.fields(of: trigger)
-            IsolationChannel.send([("TRIGGER", kind), ("REASON", reason)], on: fd)
+            IsolationChannel.send([("TRIGGER", kind.rawValue), ("REASON", reason)], on: fd)
         }
         observer.teardownFinished = { report in
             var fields = [("TEARDOWN", "1")]
@@ -106,15 +106,45 @@ struct WorkerChannel: Sendable {
     }
 
     /// The trigger's kind and its own reason, for the parent to mirror.
-    static func fields(of trigger: ShutdownTrigger) -> (String, String) {
+    static func fields(of trigger: ShutdownTrigger) -> (ChildShutdown, String) {
         switch trigger {
-        case .requested(_, let reason): return ("requested", reason)
-        case .stoppedWithError(_, let error): return ("stopped-with-error", error)
-        case .unhandledError(_, let what): return ("unhandled-error", what)
-        case .startFailed(_, let reason): return ("start-failed", reason)
-        case .unitFailed(_, let reason): return ("failed", reason)
-        case .hostStopping(let reason): return ("host", reason)
-        default: return ("other", "\(trigger)")
+        case .requested(_, let reason): return (.requested, reason)
+        case .stoppedWithError(_, let error): return (.stoppedWithError, error)
+        case .unhandledError(_, let what): return (.unhandledError, what)
+        case .startFailed(_, let reason): return (.startFailed, reason)
+        case .unitFailed(_, let reason): return (.failed, reason)
+        case .hostStopping(let reason): return (.host, reason)
+        default: return (.other, "\(trigger)")
+        }
+    }
+}
+
+/// What started an isolated plugin's child's own shutdown, as its `TRIGGER` message names it
+/// (README, "Isolation").
+enum ChildShutdown: String, Sendable {
+    /// Its plugin called `requestShutdown`.
+    case requested
+    /// Its plugin called `requestShutdown(error:)`.
+    case stoppedWithError = "stopped-with-error"
+    /// An unhandled error under `--stop-on-unhandled-errors`.
+    case unhandledError = "unhandled-error"
+    /// Its plugin failed to start.
+    case startFailed = "start-failed"
+    /// Its plugin failed after it was ready, for the host to restart it.
+    case failed
+    /// The host told it to stop.
+    case host
+    /// Anything else (or a kind this host does not know).
+    case other
+
+    /// The exit codes with which a child ends the shutdown it started this way, in order.
+    var exitCodes: [Int32] {
+        switch self {
+        case .requested, .failed, .host: return [AioRunExitCode.clean, AioRunExitCode.abandoned]
+        case .stoppedWithError: return [AioRunExitCode.stoppedWithError]
+        case .unhandledError: return [AioRunExitCode.unhandledError]
+        case .startFailed: return [AioRunExitCode.failedToStart]
+        case .other: return []
         }
     }
 }
