@@ -48,6 +48,8 @@ final class UnitScope: LifecycleScope {
         var draining = false
         /// How many failures this instance reported.
         var failures = 0
+        /// How its teardown went where its work ran, if elsewhere (README, "Isolation").
+        var remoteTeardown: RemoteTeardown?
 
         var isIdle: Bool { tasks.isEmpty && shields.isEmpty }
 
@@ -472,19 +474,16 @@ final class UnitScope: LifecycleScope {
         state.withLock { $0.phase = .stopped }
     }
 
-    /// How its teardown went where its work ran, if elsewhere (README, "Isolation").
-    private let remoteTeardown = LockedValue<RemoteTeardown?>(nil)
-
     /// Records how its teardown went where its work ran; see
     /// ``LifecycleManager/recordRemoteTeardown(of:_:)``.
     func recordRemoteTeardown(_ teardown: RemoteTeardown) {
-        remoteTeardown.withLock { $0 = teardown }
+        state.withLock { $0.remoteTeardown = teardown }
     }
 
     /// `report` with the phases and abandoned work of the teardown where its work ran, if any:
     /// an expiry here (the host's own time limit) is kept.
     func withRemoteTeardown(_ report: UnitTeardownReport) -> UnitTeardownReport {
-        guard let remote = remoteTeardown.withLock({ $0 }), report.expiredIn == nil else { return report }
+        guard let remote = state.withLock({ $0.remoteTeardown }), report.expiredIn == nil else { return report }
         var merged = report
         if !remote.phaseTimes.isEmpty { merged.phaseTimes = remote.phaseTimes }
         merged.expiredIn = remote.expiredIn
