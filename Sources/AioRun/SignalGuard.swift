@@ -57,6 +57,59 @@ enum SignalGuard {
     private struct Libraries {
         var host: Set<String> = []
         var plugin: [String: String] = [:]
+        /// The last walk of the loaded objects, so that the next looks at new ones only.
+        var walked: LibraryWalk?
+
+        /// Attributes the libraries loaded since the last walk, and not yet known, to `owner`.
+        /// Constant time when the loader has added and removed nothing since; otherwise only
+        /// the objects after the last walk's are read, unless one was removed (README, "Failure
+        /// modes": the host checks after every plugin, so a walk of all would be quadratic).
+        mutating func attributeNew(to owner: String) {
+            if let walked, walked.isCurrent(aiorun_signal_guard_library_generation()) { return }
+            let walk = LibraryWalk.now()
+            let start = walked.map { walk.newObjects(since: $0) } ?? 0
+            for index in start..<walk.names.count {
+                guard let pointer = walk.names[index] else { continue }
+                let library = String(cString: pointer)
+                if !host.contains(library) && plugin[library] == nil { plugin[library] = owner }
+            }
+            walked = walk
+        }
+    }
+
+    /// One walk of the loaded objects: their names as the loader keeps them (the same address
+    /// while an object stays loaded) and the loader's counts of added and removed objects.
+    private struct LibraryWalk {
+        var names: [UnsafePointer<CChar>?]
+        var generation: aiorun_library_generation
+
+        static func now() -> LibraryWalk {
+            var capacity = 256
+            while true {
+                var names = [UnsafePointer<CChar>?](repeating: nil, count: capacity)
+                var generation = aiorun_library_generation()
+                let count = Int(aiorun_signal_guard_loaded_libraries(&names, Int32(capacity), &generation))
+                if count <= capacity { return LibraryWalk(names: Array(names.prefix(count)), generation: generation) }
+                capacity = count + 64
+            }
+        }
+
+        /// Whether nothing was added or removed since this walk. Counts of zero mean the loader
+        /// gave none, and then nothing is known.
+        func isCurrent(_ now: aiorun_library_generation) -> Bool {
+            generation.adds != 0 && now.adds == generation.adds && now.subs == generation.subs
+        }
+
+        /// Where the objects loaded since `earlier` start in this walk: after `earlier`'s last,
+        /// when nothing was removed and that one is still in its place (new objects are appended
+        /// to the loader's list); otherwise 0, every object.
+        func newObjects(since earlier: LibraryWalk) -> Int {
+            let count = earlier.names.count
+            guard generation.adds != 0, generation.subs == earlier.generation.subs,
+                count > 0, count <= names.count, names[count - 1] == earlier.names[count - 1]
+            else { return 0 }
+            return count
+        }
     }
 
     private static let libraries = LockedValue(Libraries())
@@ -77,20 +130,19 @@ enum SignalGuard {
             }
         }
         guard armed == 1 else { return }
-        let loaded = loadedLibraries()
-        libraries.withLock { $0.host = Set(loaded) }
+        let walk = LibraryWalk.now()
+        let loaded = walk.names.compactMap { $0.map { String(cString: $0) } }
+        libraries.withLock {
+            $0.host = Set(loaded)
+            $0.walked = walk
+        }
     }
 
     /// Takes every recorded event and restores every owned disposition that changed. Libraries
     /// loaded since the last call and not yet attributed are attributed to `newLibrariesOf`.
     static func collect(newLibrariesOf plugin: String? = nil) -> [SignalFinding] {
         libraries.withLock { libraries in
-            if let plugin {
-                for library in loadedLibraries()
-                where !libraries.host.contains(library) && libraries.plugin[library] == nil {
-                    libraries.plugin[library] = plugin
-                }
-            }
+            if let plugin { libraries.attributeNew(to: plugin) }
             var findings: [SignalFinding] = []
             var event = aiorun_signal_event()
             while aiorun_signal_guard_next_event(&event) != 0 {
@@ -147,17 +199,6 @@ enum SignalGuard {
                 return "a handler in \(String(cString: file))"
             }
             return "a handler at 0x\(String(handler, radix: 16))"
-        }
-    }
-
-    /// The files of every loaded object, in load order.
-    private static func loadedLibraries() -> [String] {
-        var capacity = 256
-        while true {
-            var names = [UnsafePointer<CChar>?](repeating: nil, count: capacity)
-            let count = Int(aiorun_signal_guard_loaded_libraries(&names, Int32(capacity)))
-            if count <= capacity { return names.prefix(count).compactMap { $0.map { String(cString: $0) } } }
-            capacity = count + 64
         }
     }
 

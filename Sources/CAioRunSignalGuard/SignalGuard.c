@@ -205,18 +205,44 @@ struct library_list {
     const char **names;
     int capacity;
     int count;
+    struct aiorun_library_generation generation;
 };
 
+// The loader's counters of objects ever added and removed, from the first object's entry: the
+// same in every entry of one walk, which holds the loader's lock throughout.
+static void read_generation(struct dl_phdr_info *info, size_t size, struct aiorun_library_generation *generation) {
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+        generation->adds = info->dlpi_adds;
+        generation->subs = info->dlpi_subs;
+    }
+}
+
 static int list_library(struct dl_phdr_info *info, size_t size, void *raw) {
-    (void)size;
     struct library_list *list = raw;
+    if (list->count == 0) read_generation(info, size, &list->generation);
     if (list->count < list->capacity) list->names[list->count] = info->dlpi_name;
     list->count++;
     return 0;
 }
 
-int aiorun_signal_guard_loaded_libraries(const char **names, int capacity) {
-    struct library_list list = {names, capacity, 0};
+int aiorun_signal_guard_loaded_libraries(
+    const char **names,
+    int capacity,
+    struct aiorun_library_generation *generation
+) {
+    struct library_list list = {names, capacity, 0, {0, 0}};
     dl_iterate_phdr(list_library, &list);
+    *generation = list.generation;
     return list.count;
+}
+
+static int first_generation(struct dl_phdr_info *info, size_t size, void *raw) {
+    read_generation(info, size, raw);
+    return 1;  // one entry is enough: stop the walk
+}
+
+struct aiorun_library_generation aiorun_signal_guard_library_generation(void) {
+    struct aiorun_library_generation generation = {0, 0};
+    dl_iterate_phdr(first_generation, &generation);
+    return generation;
 }

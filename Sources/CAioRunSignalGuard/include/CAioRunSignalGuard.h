@@ -88,8 +88,23 @@ int aiorun_signal_guard_is_host_address(uintptr_t address);
 /// The file of the loaded object holding `address` (dladdr), or NULL. The loader owns the text.
 const char *_Nullable aiorun_signal_guard_library_of(uintptr_t address);
 
-/// Writes the files of up to `capacity` loaded objects, in load order; returns how many are
-/// loaded. The loader owns the texts (valid while the object stays loaded).
-int aiorun_signal_guard_loaded_libraries(const char *_Nullable *_Nonnull names, int capacity);
+/// The loader's counts of objects added and removed since the process started (`dlpi_adds`,
+/// `dlpi_subs`): while both are unchanged, the set of loaded objects is too.
+struct aiorun_library_generation {
+    unsigned long long adds;
+    unsigned long long subs;
+};
+
+/// Writes the files of up to `capacity` loaded objects, in load order, and the loader's counts as
+/// of that walk; returns how many are loaded. The loader owns the texts (valid, at the same
+/// address, while the object stays loaded).
+int aiorun_signal_guard_loaded_libraries(
+    const char *_Nullable *_Nonnull names,
+    int capacity,
+    struct aiorun_library_generation *_Nonnull generation
+);
+
+/// The loader's counts now, read from the first loaded object only (constant time).
+struct aiorun_library_generation aiorun_signal_guard_library_generation(void);
 
 #endif

@@ -12,6 +12,8 @@ import Glibc
 ///   - `handler`: `sigaction` with a handler of its own that prints `signal-misuse caught N`;
 ///   - `bypass-ignore`: `SIG_IGN` through libc's own `sigaction`, found with `dlsym` on libc, so
 ///     that nothing in the host can see the call (only a later check of the disposition can);
+///   - `bypass-handler`: the same with a handler in this library, so that only the library that
+///     holds the handler can name the plugin;
 ///   - `watch`: a dispatch signal source of its own for the signal (as swift-service-lifecycle
 ///     and Vapor watch signals on Linux), printing `signal-misuse's own source saw N`;
 ///   - `raise`: `raise(sig)` from a tracked task, on a pool thread;
@@ -117,7 +119,7 @@ final class SignalMisusePlugin: AioRunPlugin {
             source.setEventHandler { print("signal-misuse's own source saw \(number)") }
             source.resume()
             watcher.source = source
-        case "bypass-ignore":
+        case "bypass-ignore", "bypass-handler":
             typealias SigactionFunction =
                 @convention(c) (
                     Int32, UnsafePointer<sigaction>?, UnsafeMutablePointer<sigaction>?
@@ -128,7 +130,11 @@ final class SignalMisusePlugin: AioRunPlugin {
             }
             let realSigaction = unsafeBitCast(symbol, to: SigactionFunction.self)
             var action = sigaction()
-            action.__sigaction_handler.sa_handler = SIG_IGN
+            if self.action == "bypass-handler" {
+                action.__sigaction_handler.sa_handler = { _ in }
+            } else {
+                action.__sigaction_handler.sa_handler = SIG_IGN
+            }
             sigemptyset(&action.sa_mask)
             _ = realSigaction(number, &action, nil)
         default:
