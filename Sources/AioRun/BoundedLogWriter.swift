@@ -91,8 +91,10 @@ public final class BoundedLogWriter: @unchecked Sendable {
     }
 
     /// Queues one line (it should end in a newline) and returns at once. Drops it, and counts
-    /// it, when the queue is full.
-    public func write(_ line: String) {
+    /// it, when the queue is full. A line written `promptly` (the log handlers' notice level and
+    /// above: `ready: N plugins running`, warnings, errors) ends the writer's nap, so it never
+    /// waits behind a burst of routine lines.
+    public func write(_ line: String, promptly: Bool = false) {
         let bytes = line.utf8.count
         pthread_mutex_lock(mutex)
         if case .notStarted = writerState { startWriter() }
@@ -120,6 +122,9 @@ public final class BoundedLogWriter: @unchecked Sendable {
         if writerWaiting {
             // One wake-up per idle writer: the lines that follow until it runs join its batch.
             writerWaiting = false
+            pthread_cond_signal(work)
+        } else if promptly && napping {
+            napping = false
             pthread_cond_signal(work)
         }
         pthread_mutex_unlock(mutex)
@@ -232,7 +237,7 @@ public final class BoundedLogWriter: @unchecked Sendable {
             // unwoken by loggers: a burst of lines then costs one wake-up and one write per nap,
             // not one per line. After a single line the writer does not nap, so a line that
             // follows one alone (`plugin X ready in …`, then `ready: N plugins running`) goes out
-            // at once too; `drain` ends a nap.
+            // at once too; `drain` and a line written `promptly` end a nap.
             guard batchLines > 1 else { continue }
             napping = true
             var until = timespec()

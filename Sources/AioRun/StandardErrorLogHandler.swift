@@ -40,7 +40,8 @@ public struct StandardErrorLogHandler: LogHandler {
         merged.removeValue(forKey: "logger")
         let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
         BoundedLogWriter.standardError.write(
-            "\(LogTimestamp.now()) \(event.level.rawValue) [\(name)] \(event.message)\(rest)\n"
+            "\(LogTimestamp.now()) \(event.level.rawValue) [\(name)] \(event.message)\(rest)\n",
+            promptly: event.level >= .notice
         )
     }
 }

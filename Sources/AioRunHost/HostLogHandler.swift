@@ -59,7 +59,8 @@ struct HostLogHandler: LogHandler {
             let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
             Self.write(
                 "\(Self.timestamp()) \(event.level.rawValue) [\(plugin ?? "host")] \(event.message)\(rest)\n",
-                format: format
+                format: format,
+                promptly: event.level >= .notice
             )
         case .json:
             let fields = merged.sorted { $0.key < $1.key }.map {
@@ -69,7 +70,8 @@ struct HostLogHandler: LogHandler {
                 "{\"timestamp\":\(JSON.string(Self.timestamp())),\"level\":\(JSON.string(event.level.rawValue)),"
                     + "\"label\":\(JSON.string(label)),\"plugin\":\(plugin.map(JSON.string) ?? "null"),"
                     + "\"message\":\(JSON.string("\(event.message)")),\"metadata\":{\(fields.joined(separator: ","))}}\n",
-                format: format
+                format: format,
+                promptly: event.level >= .notice
             )
         }
     }
@@ -92,11 +94,11 @@ struct HostLogHandler: LogHandler {
     /// Queues one line for stderr and returns at once: a reader that is slow or gone never
     /// holds up the thread that logs (see README, "Failure modes"). Lines that do not fit the
     /// bounded queue are dropped and counted, and a notice in `format` says how many.
-    static func write(_ line: String, format: LogFormat) {
+    static func write(_ line: String, format: LogFormat, promptly: Bool = true) {
         if dropNoticeFormat.exchange(format.code, ordering: .relaxed) != format.code {
             BoundedLogWriter.standardError.setDropNotice { count in dropNotice(count, format: format) }
         }
-        BoundedLogWriter.standardError.write(line)
+        BoundedLogWriter.standardError.write(line, promptly: promptly)
     }
 
     /// The format the writer's drop notice was last set to (`LogFormat.code`), 0 for none.
