@@ -10,11 +10,13 @@ extension HostConfiguration {
     /// is refused here; a `NAME=` limit once the plugins are loaded and named. Every error here
     /// is a usage error (exit 64).
     public init(_ options: CommandLineOptions) throws(HostError) {
+        StartupSteps.end(.arguments)
         do {
             self = try Self.merge(options)
         } catch {
             throw error.hostError
         }
+        StartupSteps.end(.configuration)
     }
 
     private static func merge(_ options: CommandLineOptions) throws(HostUsageError) -> HostConfiguration {

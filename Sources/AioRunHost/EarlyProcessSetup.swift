@@ -13,6 +13,7 @@ extension Host {
     ///   so that one arriving while arguments and the config file are read does not end the
     ///   process (SIGINT and SIGTERM keep their default until then: nothing has started).
     public static func prepareProcess() {
+        StartupSteps.beginMain()
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
             let null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
             if null >= 0 && null != fd {

@@ -40,8 +40,10 @@ public enum Host {
         } else {
             options = configuration.lifecycleOptions(observer: SystemdNotifier.observerFromEnvironment(logger: logger))
             options.observer = IsolatedPlugin.relayingDrain(options.observer)
+            options.observer = StartupSteps.reporting(to: options.observer, logger: logger)
         }
         let manager = await LifecycleManager(options: options, logger: logger)
+        StartupSteps.end(.lifecycle)
         channel?.listen(manager)
 
         let plugins: PreparedPlugins
@@ -50,6 +52,7 @@ public enum Host {
             return error.report(format: configuration.logFormat)
         case .success(let prepared):
             plugins = prepared
+            StartupSteps.end(.creating)
         }
 
         if configuration.mode != .run {

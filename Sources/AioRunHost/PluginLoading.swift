@@ -60,6 +60,7 @@ extension Host {
             paths.append(path)
         }
 
+        StartupSteps.end(.fileChecks)
         if preflight {
             var unique: [String] = []
             var seen: Set<String> = []
@@ -93,6 +94,7 @@ extension Host {
             onLoaded(name)
             loaded.append(LoadedPlugin(name: name, path: path, descriptor: descriptor, argument: argument))
         }
+        StartupSteps.end(.loading)
         return loaded
     }
 }

@@ -122,6 +122,47 @@ final class ReadinessEndToEndTests: XCTestCase {
         try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
     }
 
+    /// At debug level the host says where its start-up time went once every plugin is ready
+    /// (README, "Start-up time"): one `start-up:` line, after `ready: N plugins running`, with
+    /// every step in order, steps that add up to the total, and the starting step holding the
+    /// plugin's own 300 ms before it reports ready. At the default level there is no such line.
+    func testStartUpStepsAreLoggedAtDebugOnceEveryPluginIsReady() throws {
+        let plugins = [
+            "a=\(Products.plugin("faulty"))", "--set", "a.mode=ready-after", "--set", "a.delay-ms=300",
+            Products.plugin("hello"),
+        ]
+        let host = try ChildProcess.host(plugins + ["--log-level", "debug"], environment: Self.reported)
+        let line = try host.waitForLine(containing: "start-up: ready ", within: .seconds(60))
+        let transcript = host.transcript
+        let ready = try XCTUnwrap(host.index(of: "ready: 2 plugins running"), transcript)
+        XCTAssertLessThan(ready, try XCTUnwrap(host.index(of: "start-up: ready ")), transcript)
+        let match = try XCTUnwrap(
+            line.text.firstMatch(of: /start-up: ready ([\d.]+) ms after main; (.*) \(ms\)$/),
+            line.text
+        )
+        let total = try XCTUnwrap(Double(match.1), line.text)
+        let steps = match.2.split(separator: ", ").map { part -> (name: String, milliseconds: Double) in
+            guard let space = part.lastIndex(of: " ") else { return (String(part), -1) }
+            return (String(part[..<space]), Double(part[part.index(after: space)...]) ?? -1)
+        }
+        XCTAssertEqual(
+            steps.map(\.name),
+            ["arguments", "configuration", "lifecycle", "file checks", "loading", "creating", "starting"],
+            line.text
+        )
+        XCTAssertFalse(steps.contains { $0.milliseconds < 0 }, line.text)
+        // Each figure is cut to hundredths, so the sum may fall short of the total by 0.01 each.
+        XCTAssertEqual(steps.map(\.milliseconds).reduce(0, +), total, accuracy: 0.01 * Double(steps.count), line.text)
+        XCTAssertGreaterThanOrEqual(steps.last?.milliseconds ?? 0, 300, line.text)
+        try host.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
+        XCTAssertEqual(host.lines(containing: "start-up:").count, 1, host.transcript)
+
+        let quiet = try ChildProcess.host(plugins, environment: Self.reported)
+        try quiet.waitForLine(containing: "ready: 2 plugins running", within: .seconds(60))
+        try quiet.stop(with: SIGTERM, expecting: 0, within: .seconds(30))
+        XCTAssertNil(quiet.index(of: "start-up:"), quiet.transcript)
+    }
+
     // MARK: - Start failures
 
     /// A plugin that never becomes ready fails the start at its time limit (`--startup-timeout 1`):
