@@ -62,10 +62,6 @@ public struct HostConfiguration: Sendable {
     /// Each plugin's default restart policy (`--restart`, `--restart-max`, `--restart-window`).
     var restart: RestartPolicy { settings.hostDefaults.restartPolicy(over: .no) }
 
-    /// Whether every plugin is isolated by default (`--isolate`, `isolate`; README, Isolation);
-    /// a `[[plugin]]` entry's own `isolate` wins over it.
-    var isolate: Bool { settings.hostDefaults.isolate ?? false }
-
     /// The lifecycle manager's options for this configuration, reporting to `observer`.
     func lifecycleOptions(observer: LifecycleObserver?) -> LifecycleOptions {
         var options = LifecycleOptions(

@@ -55,8 +55,21 @@ struct IsolatedWorker: Sendable {
         if let openFilesLimit { arguments.append("open-files-limit=\(openFilesLimit)") }
         if restartsOnFailure { arguments.append("restarts-on-failure=true") }
         if holdsBeforeStart { arguments.append("holds-before-start=true") }
-        for (key, value) in config.sorted(by: { $0.key < $1.key }) { arguments.append("config=\(key)=\(value)") }
+        for (key, value) in config.sorted(by: { $0.key < $1.key }) {
+            arguments.append("config=\(Self.encodedKey(key))=\(value)")
+        }
         return arguments
+    }
+
+    /// A config key with `%` and `=` written as `%25` and `%3D`: a quoted TOML key may hold an
+    /// `=`, and the first `=` after the key ends it.
+    private static func encodedKey(_ key: String) -> String {
+        key.replacing("%", with: "%25").replacing("=", with: "%3D")
+    }
+
+    /// The key that ``encodedKey(_:)`` wrote.
+    private static func decodedKey(_ text: Substring) -> String {
+        String(text).replacing("%3D", with: "=").replacing("%25", with: "%")
     }
 
     /// Reads a description from the child's arguments; nil if they are not the parent's.
@@ -69,7 +82,7 @@ struct IsolatedWorker: Sendable {
             let value = String(argument[argument.index(after: equals)...])
             if key == "config" {
                 guard let split = value.firstIndex(of: "=") else { return nil }
-                config[String(value[..<split])] = String(value[value.index(after: split)...])
+                config[Self.decodedKey(value[..<split])] = String(value[value.index(after: split)...])
             } else {
                 fields[key] = value
             }
@@ -146,8 +159,9 @@ struct IsolatedWorker: Sendable {
             HostLogHandler.writeError("internal worker mode started without its host's arguments", format: .json)
             terminateProcess(AioRunExitCode.usage)
         }
-        // `ps` shows `aiorun:web`, not `exe` (README, "Isolation").
-        SelfChild.nameProcess("aiorun:\(worker.name)")
+        // `ps` shows `aiorun:web`, not `exe`, the name of a process started from
+        // `/proc/self/exe` (README, "Isolation").
+        ThreadName.setProcess("aiorun:\(worker.name)")
         if let limit = worker.openFilesLimit {
             var value = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
             if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &value) != 0 {

@@ -109,13 +109,6 @@ enum SelfChild {
         if getppid() != parent { _exit(137) }
     }
 
-    /// For the child: names the process (its main thread) as `ps`, `top` and `pstree` show it, at
-    /// most 15 bytes: a child started from `/proc/self/exe` is otherwise shown as `exe`. Written
-    /// to `/proc/self/comm`, which is the main thread's whichever thread writes it.
-    static func nameProcess(_ name: String) {
-        ThreadName.setProcess(name)
-    }
-
     /// For the child: its standard output and error are memory files that the host reads back
     /// whole, so a plugin's constructor that prints without end (in the pre-flight) must not
     /// fill the host's memory. Writes beyond ``outputLimit`` fail with EFBIG instead.

@@ -145,7 +145,7 @@ final class CommandLineOptionsTests: XCTestCase {
         options.memoryLimits = ["1G", "512M", "again=1GiB"]
         options.openFilesLimits = ["again=64"]
         let configuration = try HostConfiguration(options)
-        XCTAssertTrue(configuration.isolate)
+        XCTAssertEqual(configuration.settings.hostDefaults.isolate, true)
         let settings = configuration.settings
         XCTAssertEqual(
             settings.isolation(for: "hello", argument: configuration.plugins[0]),
@@ -160,7 +160,7 @@ final class CommandLineOptionsTests: XCTestCase {
         options.memoryLimits = []
         options.openFilesLimits = []
         let plain = try HostConfiguration(options)
-        XCTAssertFalse(plain.isolate)
+        XCTAssertNil(plain.settings.hostDefaults.isolate)
         XCTAssertNil(plain.settings.isolation(for: "hello", argument: plain.plugins[0]), "not isolated by default")
     }
 

@@ -66,7 +66,7 @@ final class IsolationWireTests: XCTestCase {
             executorWorkers: 3,
             loadTimeout: .seconds(60)
         )
-        worker.config = ["greeting": "hi=there", "empty": "", "multi": "a\nb"]
+        worker.config = ["greeting": "hi=there", "empty": "", "multi": "a\nb", "a=b": "x", "100%": "%3D", "%3D": "y"]
         worker.stopOnUnhandledErrors = true
         worker.logLevel = .debug
         worker.openFilesLimit = 256

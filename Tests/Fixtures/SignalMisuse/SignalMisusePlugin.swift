@@ -24,6 +24,9 @@ import Glibc
 ///   (default 100; `raise` always waits `delay-ms` in its task).
 /// - `shield-ms`: if above 0, `run()` starts a shield that sleeps that long and then prints
 ///   `signal-misuse shield done`, so that a test sees whether teardown waited for it.
+/// - `load-and-unload`: a library to `dlopen` and `dlclose` in the initializer, so that the
+///   loader removes an object while the host loads plugins (the signal guard then looks at every
+///   loaded object again).
 /// It logs `signal-misuse did <action> <signal> in <when>` once it has acted.
 final class SignalMisusePlugin: AioRunPlugin {
     let context: PluginContext
@@ -60,6 +63,13 @@ final class SignalMisusePlugin: AioRunPlugin {
         when = context.config.string("when", default: "init")
         delay = .milliseconds(try context.config.int("delay-ms", default: 100, in: 0...600_000))
         shieldMilliseconds = try context.config.int("shield-ms", default: 0, in: 0...600_000)
+        let churned = context.config.string("load-and-unload", default: "")
+        if !churned.isEmpty {
+            guard let handle = dlopen(churned, RTLD_NOW | RTLD_LOCAL) else {
+                throw BadConfig(description: "cannot load \(churned)")
+            }
+            dlclose(handle)
+        }
         if when == "init" && !action.hasPrefix("raise") { act() }
     }
 
